@@ -1,0 +1,77 @@
+"""The RealmJoin naming convention: where a script lives decides what the runbook is called.
+
+``user/general/add-additional-alias.ps1`` is the runbook ``rjgit-user_general_add-additional-alias``
+shown as "Add Additional Alias" in the category "General". Account names are lowercase;
+Azure compares them case-insensitively.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+DEFAULT_PREFIX = "rjgit-"
+DEFAULT_CONTEXTS = ("device", "group", "org", "user")
+MAX_NAME_LENGTH = 63
+SCHEDULED_SUFFIX = "_scheduled"
+
+_VALID_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class RunbookName:
+    name: str
+    context: str
+    category: str
+    display_name: str
+    schedulable: bool
+
+
+def title_case(text: str) -> str:
+    """Title case as .NET's TextInfo.ToTitleCase does it: an all-capitals word (an acronym
+    such as MFA) stays as it is, any other word gets a capital first letter and the rest lower."""
+
+    def word(match: re.Match[str]) -> str:
+        w = match.group(0)
+        letters = [c for c in w if c.isalpha()]
+        if letters and all(c.isupper() for c in letters):
+            return w
+        return w[0].upper() + w[1:].lower()
+
+    return _WORD.sub(word, text)
+
+
+def display_name(stem: str) -> str:
+    """'add-additional-alias' -> 'Add Additional Alias'; '_scheduled' is not part of it."""
+    if stem.lower().endswith(SCHEDULED_SUFFIX):
+        stem = stem[: -len(SCHEDULED_SUFFIX)]
+    return title_case(stem.replace("-", " ")).strip()
+
+
+def runbook_name(context: str, category: str, stem: str, prefix: str = DEFAULT_PREFIX) -> RunbookName:
+    """The runbook for the script ``<context>/<category>/<stem>.ps1``."""
+    name = f"{prefix}{context}_{category}_{stem}".lower()
+    return RunbookName(
+        name=name,
+        context=context.lower(),
+        category=title_case(category),
+        display_name=display_name(stem),
+        schedulable=stem.lower().endswith(SCHEDULED_SUFFIX),
+    )
+
+
+def name_problems(name: str) -> list[str]:
+    """Why Azure Automation may refuse this runbook name (empty when it is fine)."""
+    problems = []
+    if not _VALID_NAME.match(name):
+        problems.append(
+            f"runbook name {name!r} has characters Azure Automation does not allow "
+            "(letters, digits, '_' and '-', starting with a letter)"
+        )
+    if len(name) > MAX_NAME_LENGTH:
+        problems.append(
+            f"runbook name {name!r} is {len(name)} characters long; Azure documents at most "
+            f"{MAX_NAME_LENGTH}, the service may refuse it"
+        )
+    return problems

@@ -1,0 +1,376 @@
+"""Sources: a folder, or a git repository (URL or local path) at a ref. The only module that runs git.
+
+A git source is fetched into a bare repository in the cache (``$RJSYNC_CACHE``, default
+``~/.cache/rjsync``), shallow where the server allows it, and read straight from git's object
+store: nothing is checked out, so an interrupted run leaves at most an incomplete fetch that the
+next one repairs. A new cache entry is built in a temporary folder and moved into place only when
+its first fetch succeeded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import filelock
+import git
+
+from rjsync.catalog.model import Diagnostic, SourceFile, SourceInfo
+from rjsync.errors import SourceError
+
+# Sidecars and scripts are small; anything bigger is not a runbook file.
+MAX_FILE_BYTES = 5 * 1024 * 1024
+_READ_SUFFIXES = (".ps1", ".json", ".md")
+_HELPER_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:")
+_ALLOWED_SCHEMES = {"https", "http", "ssh", "git", "file"}
+_HEX = re.compile(r"^[0-9a-fA-F]{4,40}$")
+
+# Git may only use these transports, whatever the URL or a repository's config says.
+_GIT_ENV = {
+    "GIT_ALLOW_PROTOCOL": "file:git:http:https:ssh",
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_ASKPASS": "echo",
+    "GIT_LFS_SKIP_SMUDGE": "1",
+}
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """What a source holds: where it came from, its files, and what was skipped."""
+
+    info: SourceInfo
+    files: tuple[SourceFile, ...]
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+
+def cache_root() -> Path:
+    configured = os.environ.get("RJSYNC_CACHE")
+    if configured:
+        return Path(configured)
+    return Path.home() / ".cache" / "rjsync"
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def check_url(url: str) -> None:
+    """Refuse URLs that would make git run something or read an option."""
+    if url.startswith("-"):
+        raise SourceError(f"refusing source {url!r}: it starts with '-' and git would read it "
+                          "as an option")
+    if _HELPER_URL.match(url):
+        raise SourceError(f"refusing source {url!r}: transport-helper URLs ('{url.split('::')[0]}::') "
+                          "can run arbitrary commands; use an https, ssh or file URL")
+    scheme = _SCHEME.match(url)
+    if scheme and scheme.group(1).lower() not in _ALLOWED_SCHEMES:
+        raise SourceError(f"refusing source {url!r}: the {scheme.group(1)!r} transport is not "
+                          f"allowed (use one of: {', '.join(sorted(_ALLOWED_SCHEMES))})")
+    if any(ord(c) < 32 for c in url):
+        raise SourceError(f"refusing source {url!r}: it contains control characters")
+
+
+def check_ref(ref: str) -> None:
+    """Refuse refs git would misread; the rules of ``git check-ref-format``, plus no '-'."""
+    problem = None
+    if not ref:
+        problem = "it is empty"
+    elif ref.startswith("-"):
+        problem = "it starts with '-' and git would read it as an option"
+    elif any(ord(c) < 32 or c in " ~^:?*[\\\x7f" for c in ref):
+        problem = "it contains a space or one of ~ ^ : ? * [ \\"
+    elif ".." in ref or "@{" in ref or ref.endswith((".", "/", ".lock")) or "//" in ref \
+            or ref.startswith("/") or any(p.startswith(".") for p in ref.split("/")):
+        problem = "it is not a valid git ref name"
+    if problem:
+        raise SourceError(f"refusing ref {ref!r}: {problem}")
+
+
+def _looks_like_git_url(source: str) -> bool:
+    return bool(_SCHEME.match(source) or _SCP_LIKE.match(source) or _HELPER_URL.match(source))
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def open_source(source: str, ref: str | None = None) -> Checkout:
+    """Read SOURCE (folder, or git URL/path with an optional ref) into a Checkout."""
+    if not source:
+        raise SourceError("no source given: name a folder or a git repository")
+    check_url(source)
+    if ref is not None:
+        check_ref(ref)
+    if _looks_like_git_url(source):
+        return _open_git(source, ref)
+    path = Path(source)
+    if not path.exists():
+        raise SourceError(f"source {source!r} does not exist (give a folder, a git URL, or a "
+                          "local repository path)")
+    if not path.is_dir():
+        raise SourceError(f"source {source!r} is not a folder")
+    if ref is not None:
+        if not _is_git_repository(path):
+            raise SourceError(f"source {source!r} is a folder, not a git repository, so --ref "
+                              f"{ref!r} cannot be used with it")
+        return _open_git(str(path.resolve()), ref)
+    return _open_folder(path)
+
+
+def _is_git_repository(path: Path) -> bool:
+    return (path / ".git").exists() or ((path / "HEAD").is_file() and (path / "objects").is_dir())
+
+
+# --------------------------------------------------------------------------- folders
+
+
+def _open_folder(path: Path) -> Checkout:
+    root = path.resolve()
+    files: list[SourceFile] = []
+    diagnostics: list[Diagnostic] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        current = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if d != ".git")
+        for dirname in list(dirnames):
+            full = current / dirname
+            if full.is_symlink():
+                dirnames.remove(dirname)
+                rel = full.relative_to(root).as_posix()
+                target = full.resolve()
+                if not _inside(target, root):
+                    diagnostics.append(Diagnostic(
+                        "warning", rel, None,
+                        "symbolic link to a folder outside the source; skipped"))
+                else:
+                    diagnostics.append(Diagnostic(
+                        "info", rel, None, "symbolic link to a folder; skipped (not followed)"))
+        for filename in sorted(filenames):
+            if not filename.lower().endswith(_READ_SUFFIXES):
+                continue
+            full = current / filename
+            rel = full.relative_to(root).as_posix()
+            if full.is_symlink():
+                target = full.resolve()
+                if not _inside(target, root):
+                    diagnostics.append(Diagnostic(
+                        "warning", rel, None,
+                        "symbolic link pointing outside the source; skipped"))
+                    continue
+                if not target.is_file():
+                    continue
+            try:
+                if full.stat().st_size > MAX_FILE_BYTES:
+                    diagnostics.append(Diagnostic(
+                        "warning", rel, None,
+                        f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; skipped"))
+                    continue
+                data = full.read_bytes()
+            except OSError as exc:
+                diagnostics.append(Diagnostic("warning", rel, None,
+                                              f"cannot be read ({exc.strerror}); skipped"))
+                continue
+            files.append(SourceFile(rel, data))
+    commit, dirty = _folder_commit(root)
+    info = SourceInfo(kind="folder", location=str(path), commit=commit, dirty=dirty)
+    return Checkout(info, tuple(files), tuple(diagnostics))
+
+
+def _inside(target: Path, root: Path) -> bool:
+    try:
+        target.relative_to(root)
+        return True
+    except ValueError:
+        return False
+
+
+def _folder_commit(root: Path) -> tuple[str | None, bool]:
+    """The commit of the repository the folder is in, if any, and whether it has changes."""
+    try:
+        repo = git.Repo(root, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return None, False
+    try:
+        commit = repo.head.commit.hexsha
+    except ValueError:  # a repository without commits
+        return None, True
+    try:
+        rel = os.path.relpath(root, repo.working_tree_dir)
+        dirty = repo.is_dirty(untracked_files=True, path=rel)
+    except git.GitCommandError:
+        dirty = False
+    return commit, dirty
+
+
+# --------------------------------------------------------------------------- git
+
+
+def _git_error(exc: git.GitCommandError, url: str, ref: str | None) -> SourceError:
+    stderr = (exc.stderr or "").strip()
+    lowered = stderr.lower()
+    shown = ref or "the default branch"
+    if "couldn't find remote ref" in lowered or "not our ref" in lowered \
+            or "unknown revision" in lowered or "no such remote ref" in lowered:
+        return SourceError(f"ref {shown!r} does not exist in {url}")
+    if "could not resolve host" in lowered or "unable to access" in lowered \
+            or "connection refused" in lowered or "could not read from remote" in lowered \
+            or "timed out" in lowered:
+        return SourceError(f"cannot reach {url}: {_last_line(stderr)}")
+    if "does not appear to be a git repository" in lowered or "not a git repository" in lowered \
+            or "repository not found" in lowered or "not found" in lowered:
+        return SourceError(f"{url} is not a git repository (or you have no access to it)")
+    if "transport" in lowered and "not allowed" in lowered:
+        return SourceError(f"refusing source {url!r}: its transport is not allowed")
+    return SourceError(f"git failed for {url}: {_last_line(stderr) or exc}")
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    line = lines[-1] if lines else ""
+    return re.sub(r"^(fatal|error):\s*", "", line)
+
+
+def _cache_dir(url: str) -> Path:
+    digest = hashlib.sha256(url.encode("utf-8")).hexdigest()[:20]
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", url.rstrip("/").split("/")[-1])[:40] or "repo"
+    return cache_root() / "git" / f"{name}-{digest}.git"
+
+
+def _new_bare_repo(url: str, into: Path) -> git.Repo:
+    repo = git.Repo.init(into, bare=True)
+    with repo.config_writer() as config:
+        config.set_value('remote "origin"', "url", url)
+        config.set_value("protocol", "allow", "never")
+        for allowed in ("file", "git", "http", "https", "ssh"):
+            config.set_value(f'protocol "{allowed}"', "allow", "always")
+    return repo
+
+
+def _fetch(repo: git.Repo, refspec: str | None, *, shallow: bool) -> None:
+    args = ["--quiet", "--no-tags"]
+    if shallow:
+        args.append("--depth=1")
+    args.append("origin")
+    if refspec is not None:
+        args.extend(["--", refspec])
+    repo.git.fetch(*args, env=_GIT_ENV)
+
+
+def _open_git(url: str, ref: str | None) -> Checkout:
+    target = _cache_dir(url)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(target) + ".lock")
+    with lock:
+        if target.exists():
+            try:
+                repo = git.Repo(target)
+            except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+                shutil.rmtree(target, ignore_errors=True)
+                repo = None
+        else:
+            repo = None
+        if repo is None:
+            scratch = Path(tempfile.mkdtemp(prefix=".new-", dir=target.parent))
+            try:
+                fresh = _new_bare_repo(url, scratch)
+                commit = _resolve(fresh, url, ref)
+                fresh.close()
+                os.replace(scratch, target)
+            except BaseException:
+                shutil.rmtree(scratch, ignore_errors=True)
+                raise
+            repo = git.Repo(target)
+        else:
+            commit = _resolve(repo, url, ref)
+        try:
+            files, diagnostics = _read_tree(repo, commit)
+        finally:
+            repo.close()
+    info = SourceInfo(kind="git", location=url, ref=ref, commit=commit)
+    return Checkout(info, files, diagnostics)
+
+
+def _resolve(repo: git.Repo, url: str, ref: str | None) -> str:
+    """Fetch what ``ref`` needs and return the full commit sha it names."""
+    try:
+        if ref is None:
+            _fetch(repo, "+HEAD:refs/rjsync/head", shallow=True)
+            return repo.git.rev_parse("--verify", "refs/rjsync/head^{commit}")
+        if _HEX.match(ref):
+            known = _rev_parse(repo, ref)
+            if known:
+                return known
+            if len(ref) == 40:
+                try:
+                    _fetch(repo, ref, shallow=True)
+                    found = _rev_parse(repo, ref)
+                    if found:
+                        return found
+                except git.GitCommandError:
+                    pass
+            # A short sha can only be found in the full history.
+            _fetch_everything(repo)
+            found = _rev_parse(repo, ref)
+            if found:
+                return found
+            # Not a commit: it may still be a branch or tag whose name looks like hex.
+        local = f"refs/rjsync/refs/{ref}"
+        _fetch(repo, f"+{ref}:{local}", shallow=True)
+        return repo.git.rev_parse("--verify", f"{local}^{{commit}}")
+    except git.GitCommandError as exc:
+        raise _git_error(exc, url, ref) from None
+
+
+def _rev_parse(repo: git.Repo, ref: str) -> str | None:
+    try:
+        return repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}")
+    except git.GitCommandError:
+        return None
+
+
+def _fetch_everything(repo: git.Repo) -> None:
+    args = ["--quiet", "--tags"]
+    if (Path(repo.git_dir) / "shallow").exists():
+        args.append("--unshallow")
+    args.extend(["origin", "--", "+refs/heads/*:refs/rjsync/heads/*"])
+    repo.git.fetch(*args, env=_GIT_ENV)
+
+
+def _read_tree(repo: git.Repo, commit: str):
+    """(files, diagnostics) of the commit's tree, read from git's object store."""
+    files: list[SourceFile] = []
+    diagnostics: list[Diagnostic] = []
+    tree = repo.commit(commit).tree
+    blobs = {}
+    links = {}
+    for item in tree.traverse():
+        if item.type != "blob":
+            if item.type == "commit":  # a submodule
+                diagnostics.append(Diagnostic("info", item.path, None,
+                                              "submodule; not read"))
+            continue
+        if item.mode == 0o120000:
+            links[item.path] = item
+        elif item.path.lower().endswith(_READ_SUFFIXES):
+            blobs[item.path] = item
+    for path, item in sorted(blobs.items()):
+        if item.size > MAX_FILE_BYTES:
+            diagnostics.append(Diagnostic(
+                "warning", path, None,
+                f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; skipped"))
+            continue
+        files.append(SourceFile(path, item.data_stream.read()))
+    for path, item in sorted(links.items()):
+        target = item.data_stream.read().decode("utf-8", errors="replace")
+        resolved = os.path.normpath(os.path.join(os.path.dirname(path), target))
+        if os.path.isabs(target) or resolved.startswith(".."):
+            diagnostics.append(Diagnostic(
+                "warning", path, None, "symbolic link pointing outside the source; skipped"))
+            continue
+        if path.lower().endswith(_READ_SUFFIXES) and resolved in blobs:
+            files.append(SourceFile(path, blobs[resolved].data_stream.read()))
+    return tuple(files), tuple(diagnostics)
