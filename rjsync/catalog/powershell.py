@@ -38,6 +38,12 @@ _TYPE_NAMES = {
     "cultureinfo": "CultureInfo", "datetimeoffset": "DateTimeOffset",
 }
 
+_ZERO_VALUES = {
+    "Boolean": False, "SwitchParameter": False, "Int32": 0, "Int64": 0, "Int16": 0,
+    "UInt32": 0, "UInt64": 0, "UInt16": 0, "Byte": 0, "SByte": 0, "Double": 0.0, "Single": 0.0,
+    "Decimal": 0,
+}
+
 _WRAPPERS = {
     "logical_expression", "bitwise_expression", "comparison_expression",
     "additive_expression", "multiplicative_expression", "format_expression",
@@ -425,7 +431,11 @@ def _parameter(node: tree_sitter.Node, source_text: bytes) -> Parameter:
         chosen = next((m for all_sets, m in mandatory_sets if all_sets), mandatory_sets[0][1])
         param.mandatory = chosen
 
-    if default is not None:
+    if default is None:
+        # A value-typed parameter that is not given holds its type's zero value, and PowerShell
+        # reports that as its default (a [bool] or [switch] is False, an [int] 0).
+        param.default = _ZERO_VALUES.get(param.type)
+    else:
         param.has_default = True
         expression = _text(default)
         try:
@@ -446,7 +456,7 @@ def _script_param_block(root: tree_sitter.Node) -> tree_sitter.Node | None:
     return None
 
 
-def _param_block_error(root: tree_sitter.Node, text: bytes) -> tree_sitter.Node | None:
+def _param_block_error(root: tree_sitter.Node) -> tree_sitter.Node | None:
     """The first syntax error at or inside the script's param block, if any."""
     block = _script_param_block(root)
     if block is not None:
@@ -455,11 +465,14 @@ def _param_block_error(root: tree_sitter.Node, text: bytes) -> tree_sitter.Node 
             return error
         return None
     # No param block parsed: was one intended? Look for an error near a `param` keyword.
-    match = re.search(rb"(?im)^\s*(\[[^\]]*\]\s*)*param\s*\(", text)
-    if match is None:
+    if not root.has_error:
         return None
-    error = _first_error(root)
-    return error
+    keyword = next((leaf for leaf in _leaves(root) if leaf.type == "param"), None)
+    if keyword is None:
+        return None
+    parent = keyword.parent
+    return parent if parent is not None and parent.type == "ERROR" and parent != root \
+        else keyword
 
 
 # --------------------------------------------------------------------------- #Requires
@@ -678,13 +691,15 @@ def parse_script(text: str) -> ScriptInfo:
 
     parameters: list[Parameter] = []
     block_ok = True
-    error = _param_block_error(root, source)
+    error = _param_block_error(root)
     if error is not None:
         block_ok = False
-        snippet = _text(error).strip().splitlines()[0][:40] if _text(error).strip() else ""
-        where = f" near {snippet!r}" if snippet else ""
-        diagnostics.append(ScriptDiagnostic(
-            "error", _line(error), f"param block cannot be parsed{where}"))
+        if error.type == "param":
+            message = "param block cannot be parsed: check its brackets, quotes and commas"
+        else:
+            snippet = _text(error).strip().splitlines()[0][:40] if _text(error).strip() else ""
+            message = "param block cannot be parsed" + (f" near {snippet!r}" if snippet else "")
+        diagnostics.append(ScriptDiagnostic("error", _line(error), message))
     block = _script_param_block(root)
     if block is not None and block_ok:
         plist = next((c for c in block.named_children if c.type == "parameter_list"), None)
