@@ -216,13 +216,13 @@ def _git_error(exc: git.GitCommandError, url: str, ref: str | None) -> SourceErr
     if "couldn't find remote ref" in lowered or "not our ref" in lowered \
             or "unknown revision" in lowered or "no such remote ref" in lowered:
         return SourceError(f"ref {shown!r} does not exist in {url}")
+    if "does not appear to be a git repository" in lowered or "not a git repository" in lowered \
+            or "repository not found" in lowered or "not found" in lowered:
+        return SourceError(f"{url} is not a git repository (or you have no access to it)")
     if "could not resolve host" in lowered or "unable to access" in lowered \
             or "connection refused" in lowered or "could not read from remote" in lowered \
             or "timed out" in lowered:
         return SourceError(f"cannot reach {url}: {_last_line(stderr)}")
-    if "does not appear to be a git repository" in lowered or "not a git repository" in lowered \
-            or "repository not found" in lowered or "not found" in lowered:
-        return SourceError(f"{url} is not a git repository (or you have no access to it)")
     if "transport" in lowered and "not allowed" in lowered:
         return SourceError(f"refusing source {url!r}: its transport is not allowed")
     return SourceError(f"git failed for {url}: {_last_line(stderr) or exc}")

@@ -1,10 +1,78 @@
+"""The command line: exit codes and the exact text users and automation rely on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
 from click.testing import CliRunner
 
 from rjsync.cli import cli
 
+EXAMPLE = str(Path(__file__).resolve().parent.parent / "runbooks")
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
 
 def test_cli_help_lists_the_catalog_command():
-    result = CliRunner().invoke(cli, ["--help"])
+    result = invoke("--help")
     assert result.exit_code == 0
     assert "catalog" in result.output
     assert "rjgit-" in result.output
+
+
+def test_catalog_of_the_example_repository_is_clean():
+    result = invoke("catalog", EXAMPLE)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith(f"Source: {EXAMPLE} (commit ")
+    assert lines[-1] == "16 runbooks, 6 modules, 0 errors, 0 warnings"
+    assert "user / Mail" in lines
+    assert any(line.startswith("  rjgit-org_reporting_export-licence-usage_scheduled ")
+               and line.endswith("[scheduled]") for line in lines)
+    assert "  RealmJoin.RunbookHelper   >= 0.8.9        16 runbooks" in lines
+
+
+def test_catalog_json_follows_the_contract():
+    result = invoke("catalog", EXAMPLE, "--format", "json")
+    assert result.exit_code == 0
+    data = json.loads(result.output)
+    assert list(data) == ["source", "runbooks", "modules", "diagnostics"]
+    assert data["source"]["kind"] == "folder" and len(data["source"]["commit"]) == 40
+    alias = next(r for r in data["runbooks"] if r["name"] == "rjgit-user_mail_add-mail-alias")
+    assert {k: alias[k] for k in ("path", "context", "category", "display_name", "schedulable",
+                                  "encoding")} == {
+        "path": "user/mail/add-mail-alias.ps1", "context": "user", "category": "Mail",
+        "display_name": "Add Mail Alias", "schedulable": False, "encoding": "utf-8-bom"}
+    assert set(alias["parameters"][0]) >= {"name", "type", "mandatory", "default", "help",
+                                           "validate_set", "rj_interface"}
+    assert alias["permissions"]["schema_version"] == 2
+    utf16 = next(r for r in data["runbooks"] if r["encoding"] == "utf-16-le-bom")
+    assert utf16["synopsis"] and utf16["parameters"]
+    assert [m["name"] for m in data["modules"]] == [
+        "Az.Accounts", "Az.Resources", "Az.Storage", "ExchangeOnlineManagement",
+        "MicrosoftTeams", "RealmJoin.RunbookHelper"]
+    assert data["diagnostics"] == []
+    # byte-stable: the same input gives the same bytes
+    assert invoke("catalog", EXAMPLE, "--format", "json").output == result.output
+
+
+def test_catalog_exits_1_on_catalog_errors(tmp_path):
+    folder = tmp_path / "user" / "general"
+    folder.mkdir(parents=True)
+    (folder / "a.ps1").write_text("<#\n.SYNOPSIS\nA\n#>\nparam(\n")
+    result = invoke("catalog", str(tmp_path))
+    assert result.exit_code == 1
+    assert ("  error   user/general/a.ps1:5: param block cannot be parsed: check its brackets, "
+            "quotes and commas") in result.output.splitlines()
+    assert result.output.splitlines()[-1] == "0 runbooks, 0 modules, 1 error, 0 warnings"
+
+
+def test_catalog_reports_a_bad_source_in_one_line():
+    result = invoke("catalog", "ext::sh -c id", "--ref", "main")
+    assert result.exit_code == 1
+    assert result.output == ("Error: refusing source 'ext::sh -c id': transport-helper URLs "
+                             "('ext::') can run arbitrary commands; use an https, ssh or file "
+                             "URL\n")

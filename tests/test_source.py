@@ -1,0 +1,182 @@
+"""Sources: folders and git repositories at a ref, the cache, and refused input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from rjsync.errors import SourceError
+from rjsync.source import cache_root, open_source
+
+SCRIPT = b"<#\n.SYNOPSIS\nHi.\n#>\nparam([string]$Name)\n"
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+@pytest.fixture
+def upstream(tmp_path) -> Path:
+    """A small upstream repository: main with two commits, a tag and a feature branch."""
+    repo = tmp_path / "upstream"
+    (repo / "user" / "general").mkdir(parents=True)
+    git(repo.parent, "init", "-q", "-b", "main", str(repo))
+    (repo / "user" / "general" / "one.ps1").write_bytes(SCRIPT)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "one")
+    git(repo, "tag", "v1")
+    (repo / "user" / "general" / "two.ps1").write_bytes(SCRIPT)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "two")
+    git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "org" / "general").mkdir(parents=True)
+    (repo / "org" / "general" / "three.ps1").write_bytes(SCRIPT)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "three")
+    git(repo, "checkout", "-q", "main")
+    return repo
+
+
+def paths(checkout):
+    return sorted(f.path for f in checkout.files)
+
+
+def test_open_source_reads_a_git_repository_at_a_branch_tag_or_commit(upstream):
+    url = upstream.as_uri()
+    main = git(upstream, "rev-parse", "main")
+    v1 = git(upstream, "rev-parse", "v1^{commit}")
+    feature = git(upstream, "rev-parse", "feature")
+
+    at_main = open_source(url, "main")
+    assert (at_main.info.kind, at_main.info.commit) == ("git", main)
+    assert paths(at_main) == ["user/general/one.ps1", "user/general/two.ps1"]
+    assert paths(open_source(url, "v1")) == ["user/general/one.ps1"]
+    assert open_source(url, "feature").info.commit == feature
+    assert open_source(url, feature).info.commit == feature
+    assert paths(open_source(url, v1[:8])) == ["user/general/one.ps1"]
+    assert open_source(url).info.commit == main  # the default branch
+
+
+def test_open_source_accepts_a_local_repository_path_with_a_ref(upstream):
+    checkout = open_source(str(upstream), "v1")
+    assert checkout.info.commit == git(upstream, "rev-parse", "v1^{commit}")
+
+
+def test_open_source_caches_and_fetches_only_what_changed(upstream):
+    url = upstream.as_uri()
+    open_source(url, "main")
+    cached = list((cache_root() / "git").glob("*.git"))
+    assert len(cached) == 1
+    (upstream / "user" / "general" / "four.ps1").write_bytes(SCRIPT)
+    git(upstream, "add", "-A")
+    git(upstream, "commit", "-q", "-m", "four")
+    again = open_source(url, "main")
+    assert "user/general/four.ps1" in paths(again)
+    assert list((cache_root() / "git").glob("*.git")) == cached
+
+
+def test_open_source_names_an_unknown_ref(upstream):
+    with pytest.raises(SourceError) as error:
+        open_source(upstream.as_uri(), "no-such-branch")
+    assert str(error.value) == f"ref 'no-such-branch' does not exist in {upstream.as_uri()}"
+    # the failed first fetch left nothing behind that would break the next run
+    assert list((cache_root() / "git").glob("*.git")) == []
+    assert open_source(upstream.as_uri(), "main").info.commit
+
+
+def test_open_source_names_a_missing_repository(tmp_path):
+    url = (tmp_path / "nothing-here").as_uri()
+    with pytest.raises(SourceError) as error:
+        open_source(url, "main")
+    assert str(error.value) == f"{url} is not a git repository (or you have no access to it)"
+
+
+def test_open_source_reports_an_unreachable_host_without_touching_the_network(monkeypatch):
+    # port 9 on loopback: nothing listens, the connection is refused at once
+    with pytest.raises(SourceError) as error:
+        open_source("http://127.0.0.1:9/realmjoin-runbooks.git", "main")
+    assert str(error.value).startswith("cannot reach http://127.0.0.1:9/realmjoin-runbooks.git")
+
+
+@pytest.mark.parametrize("source, message", [
+    ("ext::sh -c touch% /tmp/pwned", "refusing source 'ext::sh -c touch% /tmp/pwned': "
+     "transport-helper URLs ('ext::') can run arbitrary commands; use an https, ssh or file URL"),
+    ("fd::17", "refusing source 'fd::17': transport-helper URLs ('fd::') can run arbitrary "
+     "commands; use an https, ssh or file URL"),
+    ("--upload-pack=touch /tmp/pwned", "refusing source '--upload-pack=touch /tmp/pwned': it "
+     "starts with '-' and git would read it as an option"),
+    ("gopher://example.invalid/repo", "refusing source 'gopher://example.invalid/repo': the "
+     "'gopher' transport is not allowed (use one of: file, git, http, https, ssh)"),
+])
+def test_open_source_refuses_dangerous_urls_before_git_runs(source, message, tmp_path):
+    with pytest.raises(SourceError) as error:
+        open_source(source, "main")
+    assert str(error.value) == message
+    assert not (cache_root() / "git").exists()
+
+
+@pytest.mark.parametrize("ref, reason", [
+    ("--output=/tmp/x", "it starts with '-' and git would read it as an option"),
+    ("main..evil", "it is not a valid git ref name"),
+    ("a b", "it contains a space or one of ~ ^ : ? * [ \\"),
+    ("", "it is empty"),
+])
+def test_open_source_refuses_dangerous_refs(upstream, ref, reason):
+    with pytest.raises(SourceError) as error:
+        open_source(upstream.as_uri(), ref)
+    assert str(error.value) == f"refusing ref {ref!r}: {reason}"
+
+
+def test_open_source_reads_a_folder_and_skips_symlinks_leading_outside(tmp_path):
+    outside = tmp_path / "secret.ps1"
+    outside.write_bytes(SCRIPT)
+    root = tmp_path / "repo"
+    (root / "user" / "general").mkdir(parents=True)
+    (root / "user" / "general" / "real.ps1").write_bytes(SCRIPT)
+    (root / "user" / "general" / "inside.ps1").symlink_to(root / "user" / "general" / "real.ps1")
+    (root / "user" / "general" / "escape.ps1").symlink_to(outside)
+    (root / "user" / "linked").symlink_to(tmp_path)
+    checkout = open_source(str(root))
+    assert checkout.info.kind == "folder" and checkout.info.commit is None
+    assert paths(checkout) == ["user/general/inside.ps1", "user/general/real.ps1"]
+    assert [(d.severity, d.path, d.message) for d in checkout.diagnostics] == [
+        ("warning", "user/linked", "symbolic link to a folder outside the source; skipped"),
+        ("warning", "user/general/escape.ps1",
+         "symbolic link pointing outside the source; skipped"),
+    ]
+
+
+def test_open_source_skips_symlinks_in_a_git_tree_that_point_outside(upstream):
+    (upstream / "user" / "general" / "escape.ps1").symlink_to("../../../etc/passwd")
+    (upstream / "user" / "general" / "alias.ps1").symlink_to("one.ps1")
+    git(upstream, "add", "-A")
+    git(upstream, "commit", "-q", "-m", "links")
+    checkout = open_source(upstream.as_uri(), "main")
+    assert "user/general/escape.ps1" not in paths(checkout)
+    assert "user/general/alias.ps1" in paths(checkout)
+    assert [(d.path, d.message) for d in checkout.diagnostics] == [
+        ("user/general/escape.ps1", "symbolic link pointing outside the source; skipped")]
+
+
+def test_open_source_records_the_commit_of_a_folder_inside_a_repository(upstream):
+    checkout = open_source(str(upstream / "user"))
+    assert checkout.info.commit == git(upstream, "rev-parse", "HEAD")
+    assert checkout.info.dirty is False
+    (upstream / "user" / "general" / "new.ps1").write_bytes(SCRIPT)
+    assert open_source(str(upstream / "user")).info.dirty is True
+
+
+def test_open_source_explains_a_missing_folder_and_a_ref_on_a_plain_folder(tmp_path):
+    with pytest.raises(SourceError) as error:
+        open_source(str(tmp_path / "nope"))
+    assert "does not exist" in str(error.value)
+    with pytest.raises(SourceError) as error:
+        open_source(str(tmp_path), "main")
+    assert str(error.value) == (f"source {str(tmp_path)!r} is a folder, not a git repository, "
+                                "so --ref 'main' cannot be used with it")
