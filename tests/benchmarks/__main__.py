@@ -1,0 +1,6 @@
+"""Run every benchmark: ``python -m tests.benchmarks``. Each prints its figures."""
+
+from tests.benchmarks import bench_catalog
+
+if __name__ == "__main__":
+    bench_catalog.main()
