@@ -22,7 +22,7 @@ from rjsync.catalog.model import (
     SourceInfo,
 )
 from rjsync.catalog.powershell import parse_script
-from rjsync.catalog.text import decode, normalized_sha256
+from rjsync.catalog.text import decode, text_sha256
 
 _CUSTOMIZATION = re.compile(r"RunbookCustomization\s*:", re.IGNORECASE)
 
@@ -140,7 +140,7 @@ def _read_runbook(
         category=names.category,
         display_name=names.display_name,
         schedulable=names.schedulable,
-        sha256=normalized_sha256(file.data),
+        sha256=text_sha256(decoded.text),
         synopsis=synopsis or None,
         description=(help_info.description or None) if help_info else None,
         notes=(help_info.notes or None) if help_info else None,

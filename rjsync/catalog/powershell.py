@@ -67,7 +67,6 @@ class Parameter:
     mandatory: bool
     default: Any = None
     default_expression: str | None = None
-    has_default: bool = False
     help: str | None = None
     validate_set: list[str] | None = None
     rj_interface: dict[str, Any] | None = None
@@ -369,7 +368,7 @@ def _command_arguments(command: tree_sitter.Node) -> dict[str, Any]:
 # --------------------------------------------------------------------------- param block
 
 
-def _parameter(node: tree_sitter.Node, source_text: bytes) -> Parameter:
+def _parameter(node: tree_sitter.Node) -> Parameter:
     attributes = []
     variable = default = None
     for child in node.named_children:
@@ -436,7 +435,6 @@ def _parameter(node: tree_sitter.Node, source_text: bytes) -> Parameter:
         # reports that as its default (a [bool] or [switch] is False, an [int] 0).
         param.default = _ZERO_VALUES.get(param.type)
     else:
-        param.has_default = True
         expression = _text(default)
         try:
             value, folded = literal(default)
@@ -481,6 +479,24 @@ def _param_block_error(root: tree_sitter.Node) -> tree_sitter.Node | None:
 _REQUIRES = re.compile(r"^#requires\s", re.IGNORECASE)
 
 
+def _top_level(text: str):
+    """Yield the indexes of the characters of ``text`` that stand outside quotes and brackets."""
+    depth = 0
+    quote: str | None = None
+    for index, char in enumerate(text):
+        if quote:
+            if char == quote:
+                quote = None
+        elif char in ("'", '"'):
+            quote = char
+        elif char in "{(":
+            depth += 1
+        elif char in "})":
+            depth -= 1
+        elif depth == 0:
+            yield index
+
+
 def _split_requires(text: str) -> list[tuple[str, str]]:
     """Split a ``#Requires`` line into (parameter, argument text) pairs.
 
@@ -488,58 +504,22 @@ def _split_requires(text: str) -> list[tuple[str, str]]:
     scanner only finds where each parameter's argument starts and ends (quotes and braces
     respected). The hashtables themselves are read by the grammar.
     """
-    pairs: list[tuple[str, str]] = []
-    i = 0
-    n = len(text)
-    current: str | None = None
-    start = 0
-    depth = 0
-    quote: str | None = None
-    while i < n:
-        char = text[i]
-        if quote:
-            if char == quote:
-                quote = None
-        elif char in ("'", '"'):
-            quote = char
-        elif char in "{(":
-            depth += 1
-        elif char in "})":
-            depth -= 1
-        elif char == "-" and depth == 0 and (i == 0 or text[i - 1].isspace()):
-            match = re.match(r"-([A-Za-z]+)", text[i:])
+    starts = []  # (index of '-', parameter name, index where its argument starts)
+    for index in _top_level(text):
+        if text[index] == "-" and (index == 0 or text[index - 1].isspace()):
+            match = re.match(r"-([A-Za-z]+)", text[index:])
             if match:
-                if current is not None:
-                    pairs.append((current, text[start:i]))
-                current = match.group(1)
-                i += match.end()
-                start = i
-                continue
-        i += 1
-    if current is not None:
-        pairs.append((current, text[start:]))
-    return pairs
+                starts.append((index, match.group(1), index + match.end()))
+    ends = [start for start, _, _ in starts[1:]] + [len(text)]
+    return [(name, text[begin:end]) for (_, name, begin), end in zip(starts, ends)]
 
 
 def _split_list(text: str) -> list[str]:
-    items, current, depth, quote = [], "", 0, None
-    for char in text:
-        if quote:
-            if char == quote:
-                quote = None
-        elif char in ("'", '"'):
-            quote = char
-        elif char in "{(":
-            depth += 1
-        elif char in "})":
-            depth -= 1
-        if char == "," and depth == 0 and not quote:
-            items.append(current)
-            current = ""
-        else:
-            current += char
-    items.append(current)
-    return [item.strip() for item in items if item.strip()]
+    """Split a comma-separated argument list at its top-level commas."""
+    cuts = [index for index in _top_level(text) if text[index] == ","]
+    bounds = zip([-1] + cuts, cuts + [len(text)])
+    items = [text[begin + 1:end].strip() for begin, end in bounds]
+    return [item for item in items if item]
 
 
 def _hashtable(text: str) -> dict[str, Any]:
@@ -704,7 +684,7 @@ def parse_script(text: str) -> ScriptInfo:
     if block is not None and block_ok:
         plist = next((c for c in block.named_children if c.type == "parameter_list"), None)
         nodes = [c for c in plist.named_children if c.type == "script_parameter"] if plist else []
-        parameters = [_parameter(node, source) for node in nodes]
+        parameters = [_parameter(node) for node in nodes]
         comments = None
         for param, node in zip(parameters, nodes):
             if help_info is not None and param.name.upper() in help_info.parameters:

@@ -51,4 +51,9 @@ def fold_newlines(text: str) -> str:
 
 def normalized_sha256(data: bytes) -> str:
     """sha256 of the normalized content: BOM dropped, LF line endings, UTF-8."""
-    return hashlib.sha256(decode(data).text.encode("utf-8")).hexdigest()
+    return text_sha256(decode(data).text)
+
+
+def text_sha256(text: str) -> str:
+    """sha256 of already decoded and folded text (see ``decode``)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
