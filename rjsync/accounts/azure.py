@@ -1,0 +1,467 @@
+"""An Azure Automation account through Resource Manager: the only module that talks to ARM.
+
+Built on ``azure-mgmt-automation`` (api-version 2024-10-23) and ``azure-core``:
+
+- Retries (429 with Retry-After, 408/500/502/503/504, dropped connections) are azure-core's
+  ``RetryPolicy``, configured through ``AzureSettings``, never re-implemented here. Publishing
+  and the receipt PATCH are idempotent, so they are retried like PUTs (``retry_on_methods``).
+- Long-running operations (replace draft content, publish) are polled at
+  ``polling_interval`` (1 s; the SDK's default of 30 s would make 170 publishes take hours),
+  and the poller honours the service's ``Retry-After``. Lists follow ``nextLink`` to the end.
+- A runbook write is: create/update (type, runtime environment, description, tags without
+  the receipt) -> replace the draft content -> publish -> add the receipt tags. The receipt
+  is written only after publish succeeded (design invariant 4).
+- Module/package imports: dependencies resolved from the PowerShell Gallery and imported
+  first, paced to ``imports_per_window`` per ``import_window`` seconds (the service takes 5
+  per 30 s per account), each polled until Succeeded or Failed; a failure carries the
+  service's error text.
+- Every SDK error becomes an ``AccountError`` sentence (401, 403, unknown account, throttling,
+  network); the token never appears in one.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from enum import Enum
+from typing import Callable
+
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.mgmt.automation import AutomationClient
+
+from rjsync.accounts.base import (
+    FAILED,
+    OWNED_PREFIX,
+    RJ_RUNTIME_ENVIRONMENT,
+    SUCCEEDED,
+    LiveModule,
+    LiveRunbook,
+    LiveRuntimeEnvironment,
+    ModuleImport,
+    RunbookWrite,
+    Snapshot,
+    check_owned,
+    check_write,
+    trim_description,
+    type_change_error,
+    version_key,
+)
+from rjsync.accounts.credentials import CLOUDS, Cloud
+from rjsync.accounts.gallery import DEFAULT_GALLERY_URL, Gallery, GalleryPackage
+from rjsync.errors import AccountError
+
+API_VERSION = "2024-10-23"
+_IDEMPOTENT = frozenset(["HEAD", "GET", "PUT", "DELETE", "OPTIONS", "TRACE", "POST", "PATCH"])
+_FAILED_STATES = {FAILED.lower(), "cancelled", "canceled"}
+
+
+@dataclass(frozen=True)
+class AzureSettings:
+    """Timing and retry knobs. The defaults suit real Azure; tests shrink the waits."""
+
+    polling_interval: float = 1.0  # long-running operations, when the service sends no Retry-After
+    provisioning_poll_interval: float = 5.0  # module/package imports
+    provisioning_timeout: float = 1800.0
+    imports_per_window: int = 5  # the service takes at most 5 module imports ...
+    import_window: float = 30.0  # ... per 30 s per account
+    retry_total: int = 10
+    retry_status: int = 6
+    retry_connect: int = 3
+    retry_read: int = 3
+    retry_backoff_factor: float = 0.8
+    retry_backoff_max: float = 60.0
+    read_timeout: float = 300.0
+    #: CA bundle path, True (system store) or False; None reads REQUESTS_CA_BUNDLE, then
+    #: SSL_CERT_FILE, else the default store.
+    connection_verify: str | bool | None = None
+
+
+class ImportPacer:
+    """At most ``limit`` imports in any ``window`` seconds (sliding window, thread-safe)."""
+
+    def __init__(self, limit: int, window: float, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.limit, self.window = max(1, limit), window
+        self._clock, self._sleep = clock, sleep
+        self._stamps: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            while True:
+                now = self._clock()
+                while self._stamps and self._stamps[0] <= now - self.window:
+                    self._stamps.popleft()
+                if len(self._stamps) < self.limit:
+                    self._stamps.append(now)
+                    return
+                self._sleep(self._stamps[0] + self.window - now)
+
+
+class AzureAccount:
+    """One Automation account. Thread-safe: the engine may run writes concurrently."""
+
+    def __init__(self, arm_id, *, credential, endpoints: Cloud = CLOUDS["public"],
+                 owned_prefix: str = OWNED_PREFIX, gallery_url: str | None = None,
+                 settings: AzureSettings = AzureSettings(), auth: str = "default"):
+        self.arm_id = arm_id
+        self.target = str(arm_id)
+        self.owned_prefix = owned_prefix
+        self.settings = settings
+        self.endpoints = endpoints
+        self._auth = auth
+        self._rg, self._name = arm_id.resource_group, arm_id.account
+        verify = settings.connection_verify
+        if verify is None:
+            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or True
+        self._client = AutomationClient(
+            credential,
+            arm_id.subscription,
+            base_url=endpoints.arm_endpoint,
+            credential_scopes=[endpoints.scope],
+            polling_interval=settings.polling_interval,
+            retry_total=settings.retry_total,
+            retry_status=settings.retry_status,
+            retry_connect=settings.retry_connect,
+            retry_read=settings.retry_read,
+            retry_backoff_factor=settings.retry_backoff_factor,
+            retry_backoff_max=settings.retry_backoff_max,
+            read_timeout=settings.read_timeout,
+            connection_verify=verify,
+        )
+        self.gallery = Gallery(gallery_url or DEFAULT_GALLERY_URL, connection_verify=verify,
+                               retry_backoff_factor=settings.retry_backoff_factor)
+        self._pacer = ImportPacer(settings.imports_per_window, settings.import_window)
+        self._location: str | None = None
+        self._lock = threading.Lock()
+
+    # -- the protocol ---------------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        self._account_location()
+        c, rg, acc = self._client, self._rg, self._name
+        with self._errors("listing the runbooks"):
+            runbooks = [_live_runbook(rb) for rb in c.runbook.list_by_automation_account(rg, acc)]
+        with self._errors("listing the modules"):
+            modules = [_live_module(m) for m in c.module.list_by_automation_account(rg, acc)]
+        environments = []
+        with self._errors("listing the runtime environments"):
+            envs = list(c.runtime_environments.list_by_automation_account(rg, acc))
+        for env in envs:
+            runtime = (env.properties.runtime if env.properties else None) or {}
+            packages = []
+            if str(runtime.get("language") or "").lower() == "powershell":  # Python has other APIs
+                with self._errors(f"listing the packages of runtime environment '{env.name}'"):
+                    packages = [_live_module(p) for p in c.package.list_by_runtime_environment(rg, acc, env.name)]
+            environments.append(LiveRuntimeEnvironment(
+                name=env.name, language=runtime.get("language") or "", version=runtime.get("version") or "",
+                packages=tuple(sorted(packages, key=lambda m: m.name.lower())),
+            ))
+        return Snapshot(
+            runbooks=tuple(sorted(runbooks, key=lambda r: r.name.lower())),
+            modules=tuple(sorted(modules, key=lambda m: m.name.lower())),
+            runtime_environments=tuple(sorted(environments, key=lambda e: e.name.lower())),
+        )
+
+    def read_content(self, name: str) -> bytes | None:
+        self._account_location()
+        try:
+            with self._errors(f"reading the content of runbook '{name}'", not_found=ResourceNotFoundError):
+                return b"".join(self._client.runbook.get_content(self._rg, self._name, name, stream=True))
+        except ResourceNotFoundError:
+            return None  # no such runbook, or never published
+
+    def write_runbook(self, spec: RunbookWrite) -> LiveRunbook:
+        check_write(spec, self.owned_prefix)
+        location = self._account_location()
+        c, rg, acc, name = self._client, self._rg, self._name, spec.name
+        properties = {
+            "runbookType": spec.runbook_type,
+            "description": trim_description(spec.description),
+            "logVerbose": False,
+            "logProgress": False,
+            "draft": {},
+        }
+        if spec.runtime_environment:
+            properties["runtimeEnvironment"] = spec.runtime_environment
+        body = {"name": name, "location": location, "tags": dict(spec.tags), "properties": properties}
+        try:
+            with self._errors(f"creating or updating runbook '{name}'", not_found=HttpResponseError):
+                c.runbook.create_or_update(rg, acc, name, body)
+        except HttpResponseError as err:
+            raise self._write_refused(spec, err) from None
+        with self._errors(f"uploading the content of runbook '{name}'"):
+            c.runbook_draft.begin_replace_content(
+                rg, acc, name, spec.content, content_type="text/powershell"
+            ).result()
+        with self._errors(f"publishing runbook '{name}'"):
+            c.runbook.begin_publish(rg, acc, name, retry_on_methods=_IDEMPOTENT).result()
+        if spec.receipt:
+            with self._errors(f"writing the receipt tags of runbook '{name}'"):
+                live = c.runbook.update(rg, acc, name, {"tags": {**spec.tags, **spec.receipt}},
+                                        retry_on_methods=_IDEMPOTENT)
+        else:
+            with self._errors(f"reading runbook '{name}'"):
+                live = c.runbook.get(rg, acc, name)
+        return _live_runbook(live)
+
+    def delete_runbook(self, name: str) -> None:
+        check_owned(name, self.owned_prefix, "delete")
+        self._account_location()
+        try:
+            with self._errors(f"deleting runbook '{name}'", not_found=ResourceNotFoundError):
+                self._client.runbook.delete(self._rg, self._name, name)
+        except ResourceNotFoundError:
+            pass  # already gone
+
+    def ensure_runtime_environment(
+        self, name: str = RJ_RUNTIME_ENVIRONMENT, *, language: str = "PowerShell", version: str = "7.4"
+    ) -> LiveRuntimeEnvironment:
+        location = self._account_location()
+        c, rg, acc = self._client, self._rg, self._name
+        try:
+            with self._errors(f"reading runtime environment '{name}'", not_found=ResourceNotFoundError):
+                env = c.runtime_environments.get(rg, acc, name)
+        except ResourceNotFoundError:
+            body = {"location": location, "properties": {
+                "runtime": {"language": language, "version": version}, "defaultPackages": {}}}
+            with self._errors(f"creating runtime environment '{name}'"):
+                env = c.runtime_environments.create(rg, acc, name, body)
+        runtime = (env.properties.runtime if env.properties else None) or {}
+        have = (str(runtime.get("language") or ""), str(runtime.get("version") or ""))
+        if (have[0].lower(), have[1]) != (language.lower(), version):
+            raise AccountError(
+                f"Runtime environment '{env.name}' exists with {have[0]} {have[1]}, not {language} "
+                f"{version}; its language and version cannot change: delete it or pick another name."
+            )
+        with self._errors(f"listing the packages of runtime environment '{env.name}'"):
+            packages = [_live_module(p) for p in c.package.list_by_runtime_environment(rg, acc, env.name)]
+        return LiveRuntimeEnvironment(env.name, have[0], have[1], tuple(sorted(packages, key=lambda m: m.name.lower())))
+
+    def import_module(self, spec: ModuleImport) -> LiveModule:
+        self._account_location()
+        plan = self.gallery.resolve(spec.name, spec.version)
+        live = {m.name.lower(): m for m in self._modules(spec.runtime_environment)}
+        result: LiveModule | None = None
+        for pkg in plan:
+            current = live.get(pkg.id.lower())
+            if (current is not None and current.provisioning_state == SUCCEEDED
+                    and version_key(current.version) >= version_key(pkg.version)):
+                result = current  # satisfied; never downgrade
+                continue
+            result = self._import(pkg, spec.runtime_environment)
+            live[pkg.id.lower()] = result
+        assert result is not None
+        return result
+
+    def close(self) -> None:
+        self._client.close()
+        self.gallery.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _account_location(self) -> str:
+        """The account's region (PUT bodies need it); first call proves the account exists."""
+        with self._lock:
+            if self._location is None:
+                try:
+                    with self._errors("reading the automation account", not_found=ResourceNotFoundError):
+                        account = self._client.automation_account.get(self._rg, self._name)
+                except ResourceNotFoundError as err:
+                    code, _ = _service_error(err)
+                    raise AccountError(
+                        f"Automation account '{self._name}' was not found in resource group "
+                        f"'{self._rg}' of subscription {self.arm_id.subscription} ({code or 'HTTP 404'}). "
+                        "Check the ARM id, and that the identity has access to the subscription."
+                    ) from None
+                self._location = account.location or ""
+            return self._location
+
+    def _modules(self, environment: str | None) -> list[LiveModule]:
+        c, rg, acc = self._client, self._rg, self._name
+        if environment is None:
+            with self._errors("listing the modules"):
+                return [_live_module(m) for m in c.module.list_by_automation_account(rg, acc)]
+        try:
+            with self._errors(f"listing the packages of runtime environment '{environment}'",
+                              not_found=ResourceNotFoundError):
+                return [_live_module(p) for p in c.package.list_by_runtime_environment(rg, acc, environment)]
+        except ResourceNotFoundError:
+            raise AccountError(
+                f"Runtime environment '{environment}' does not exist in automation account "
+                f"'{self._name}': create it first (rjsync creates RJ-PowerShell-7.4 when it is missing)."
+            ) from None
+
+    def _import(self, pkg: GalleryPackage, environment: str | None) -> LiveModule:
+        c, rg, acc = self._client, self._rg, self._name
+        body = {"properties": {"contentLink": {"uri": self.gallery.content_url(pkg.id, pkg.version),
+                                               "version": pkg.version}}}
+        if environment is None:
+            what = f"module '{pkg.id}' {pkg.version} into automation account '{acc}'"
+            put = lambda: c.module.create_or_update(rg, acc, pkg.id, body)  # noqa: E731
+            get = lambda: c.module.get(rg, acc, pkg.id)  # noqa: E731
+        else:
+            what = (f"package '{pkg.id}' {pkg.version} into runtime environment '{environment}' of "
+                    f"automation account '{acc}'")
+            put = lambda: c.package.create_or_update(rg, acc, environment, pkg.id, body)  # noqa: E731
+            get = lambda: c.package.get(rg, acc, environment, pkg.id)  # noqa: E731
+        self._pacer.wait()
+        with self._errors(f"importing {what}"):
+            module = _live_module(put())
+        deadline = time.monotonic() + self.settings.provisioning_timeout
+        while module.provisioning_state.lower() not in _FAILED_STATES | {SUCCEEDED.lower()}:
+            if time.monotonic() > deadline:
+                raise AccountError(
+                    f"Importing {what} did not finish within {self.settings.provisioning_timeout:g} s "
+                    f"(still {module.provisioning_state}); check the account's modules and run again."
+                )
+            time.sleep(self.settings.provisioning_poll_interval)
+            with self._errors(f"waiting for the import of {what}"):
+                module = _live_module(get())
+        if module.provisioning_state.lower() in _FAILED_STATES:
+            raise AccountError(
+                f"Importing {what} failed: {module.error or 'the service gave no reason'}"
+            )
+        return module
+
+    def _write_refused(self, spec: RunbookWrite, err: HttpResponseError) -> AccountError:
+        """Explain a refused create/update; a type change gets the delete-and-create advice."""
+        if err.status_code == 400:
+            try:
+                with self._errors(f"reading runbook '{spec.name}'", not_found=ResourceNotFoundError):
+                    current = self._client.runbook.get(self._rg, self._name, spec.name)
+            except ResourceNotFoundError:
+                current = None
+            old = current.properties.runbook_type if current is not None and current.properties else None
+            if old and _text(old).lower() != spec.runbook_type.lower():
+                return type_change_error(current.name, _text(old), spec.runbook_type)
+        return self._translate(err, f"creating or updating runbook '{spec.name}'")
+
+    def _errors(self, action: str, not_found=None):
+        return _Translate(self, action, not_found)
+
+    def _translate(self, err: AzureError, action: str) -> AccountError:
+        acc = self._name
+        if isinstance(err, ClientAuthenticationError) and getattr(err, "response", None) is None:
+            reason = (err.message or str(err)).strip().splitlines()[0] if (err.message or str(err)) else ""
+            return AccountError(
+                f"Could not get an Azure access token (--auth {self._auth}): {reason}"
+            )
+        if isinstance(err, HttpResponseError) and err.status_code is not None:
+            code, message = _service_error(err)
+            detail = f"{code}: {message}" if code else (message or f"HTTP {err.status_code}")
+            if err.status_code == 401:
+                return AccountError(
+                    f"Azure rejected the credentials while {action} ({detail}). Check --auth, and that "
+                    f"the identity belongs to the tenant of subscription {self.arm_id.subscription}."
+                )
+            if err.status_code == 403:
+                return AccountError(
+                    f"Access denied while {action} in automation account '{acc}' ({detail}). Give the "
+                    "identity the Automation Contributor role on the account."
+                )
+            if err.status_code == 429:
+                return AccountError(
+                    f"Azure kept throttling requests while {action} and the retries ran out "
+                    f"({detail}). Wait a few minutes and run again."
+                )
+            return AccountError(f"Azure refused {action} (HTTP {err.status_code}, {detail}).")
+        if isinstance(err, ServiceRequestError):
+            return AccountError(
+                f"Cannot reach Azure Resource Manager at {self.endpoints.arm_endpoint} while {action}: "
+                f"{_first_line(err)}. Check the network, --cloud/--arm-endpoint and the CA bundle "
+                "(REQUESTS_CA_BUNDLE)."
+            )
+        if isinstance(err, ServiceResponseError):
+            return AccountError(
+                f"The connection to Azure Resource Manager broke while {action}: {_first_line(err)}. "
+                "Run again; a re-run completes what was left undone."
+            )
+        return AccountError(f"Azure failed while {action}: {_first_line(err)}.")
+
+
+class _Translate:
+    """Turn SDK errors into ``AccountError``s; ``not_found`` (an error type) passes through."""
+
+    def __init__(self, account: AzureAccount, action: str, passthrough):
+        self.account, self.action, self.passthrough = account, action, passthrough
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is None or not isinstance(exc, AzureError):
+            return False
+        if self.passthrough is not None and isinstance(exc, self.passthrough):
+            if not (isinstance(exc, HttpResponseError) and exc.status_code in (401, 403, 429)):
+                return False
+        raise self.account._translate(exc, self.action) from None
+
+
+def _service_error(err: HttpResponseError) -> tuple[str, str]:
+    """The ``error.code`` and ``error.message`` the service sent, as far as they can be read."""
+    odata = getattr(err, "error", None)
+    code = getattr(odata, "code", None) or ""
+    message = getattr(odata, "message", None) or ""
+    if not message:
+        response = getattr(err, "response", None)
+        try:
+            body = response.json() if response is not None else None
+            if isinstance(body, dict) and isinstance(body.get("error"), dict):
+                code = code or body["error"].get("code") or ""
+                message = body["error"].get("message") or ""
+        except Exception:  # noqa: BLE001 - not JSON: fall back to the reason phrase
+            message = getattr(err, "reason", None) or ""
+    return str(code), str(message).strip()
+
+
+def _first_line(err: Exception) -> str:
+    text = (getattr(err, "message", None) or str(err) or type(err).__name__).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _text(value) -> str:
+    """An SDK enum or string as the plain string the service sent."""
+    if value is None:
+        return ""
+    return str(value.value if isinstance(value, Enum) else value)
+
+
+def _live_runbook(rb) -> LiveRunbook:
+    p = rb.properties
+    return LiveRunbook(
+        name=rb.name,
+        runbook_type=_text(p.runbook_type) if p else "",
+        runtime_environment=(p.runtime_environment or None) if p else None,
+        state=_text(p.state) if p else "",
+        description=(p.description or "") if p else "",
+        tags=dict(rb.tags or {}),
+        last_modified=p.last_modified_time if p else None,
+    )
+
+
+def _live_module(m) -> LiveModule:
+    p = m.properties
+    error = p.error.message if p is not None and p.error is not None and p.error.message else None
+    return LiveModule(
+        name=m.name,
+        version=(p.version or None) if p else None,
+        provisioning_state=_text(p.provisioning_state) if p else "",
+        error=error,
+    )

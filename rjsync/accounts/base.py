@@ -1,0 +1,248 @@
+"""The account protocol: what the engine needs from an Automation account, and nothing more.
+
+Two real implementations exist: a directory account (``rjsync.accounts.local``) and an Azure
+Automation account reached through Resource Manager (``rjsync.accounts.azure``). Both are
+exercised by one protocol test-suite (``tests/accounts/test_account_protocol.py``).
+
+Live state is read as immutable values (``Snapshot`` of ``LiveRunbook``/``LiveModule``/
+``LiveRuntimeEnvironment``); writes take a spec (``RunbookWrite``, ``ModuleImport``).
+
+Ownership (design invariant 1) is enforced here, at the account boundary: every write or
+delete of a runbook whose name lacks the owned prefix raises ``OwnershipError`` before any
+I/O, whatever the planner decided.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Mapping, Protocol, runtime_checkable
+
+from rjsync.errors import AccountError, OwnershipError
+
+#: Runbooks whose name starts with this prefix (case-insensitive) belong to rjsync.
+OWNED_PREFIX = "rjgit-"
+
+#: The PowerShell 7.4 runtime environment RealmJoin's sync moves its runbooks into.
+RJ_RUNTIME_ENVIRONMENT = "RJ-PowerShell-7.4"
+
+#: Runtime environments every Automation account has (language, version); they cannot change.
+BUILTIN_RUNTIME_ENVIRONMENTS: Mapping[str, tuple[str, str]] = {
+    "PowerShell-5.1": ("PowerShell", "5.1"),
+    "PowerShell-7.1": ("PowerShell", "7.1"),
+    "PowerShell-7.2": ("PowerShell", "7.2"),
+    "Python-2.7": ("Python", "2.7"),
+    "Python-3.8": ("Python", "3.8"),
+    "Python-3.10": ("Python", "3.10"),
+}
+
+#: Longest runbook description the service stores; longer synopses are trimmed.
+DESCRIPTION_LIMIT = 512
+
+#: Runbook states as the service reports them.
+STATE_NEW, STATE_EDIT, STATE_PUBLISHED = "New", "Edit", "Published"
+
+#: Provisioning states that end a module or package import.
+SUCCEEDED, FAILED = "Succeeded", "Failed"
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+_BAD_TAG_NAME = re.compile(r"[<>%&\\?/]")
+TAG_VALUE_LIMIT = 256
+
+
+@dataclass(frozen=True)
+class LiveRunbook:
+    """A runbook as the account has it. ``runtime_environment`` is None for classic runbooks."""
+
+    name: str
+    runbook_type: str
+    runtime_environment: str | None
+    state: str
+    description: str
+    tags: Mapping[str, str] = field(default_factory=dict, hash=False)
+    last_modified: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LiveModule:
+    """An account module (classic, Windows PowerShell 5.1) or a runtime-environment package."""
+
+    name: str
+    version: str | None
+    provisioning_state: str
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class LiveRuntimeEnvironment:
+    name: str
+    language: str
+    version: str
+    packages: tuple[LiveModule, ...] = ()
+
+    def package(self, name: str) -> LiveModule | None:
+        return _find(self.packages, name)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the planner reads from an account, in the account's order (sorted by name)."""
+
+    runbooks: tuple[LiveRunbook, ...]
+    modules: tuple[LiveModule, ...]
+    runtime_environments: tuple[LiveRuntimeEnvironment, ...]
+
+    def runbook(self, name: str) -> LiveRunbook | None:
+        """The runbook called ``name``, compared case-insensitively as Azure does."""
+        return _find(self.runbooks, name)
+
+    def module(self, name: str) -> LiveModule | None:
+        return _find(self.modules, name)
+
+    def runtime_environment(self, name: str) -> LiveRuntimeEnvironment | None:
+        return _find(self.runtime_environments, name)
+
+
+@dataclass(frozen=True)
+class RunbookWrite:
+    """What to write: the runbook, its content (uploaded verbatim), and its tags.
+
+    ``tags`` are written with the runbook; ``receipt`` tags (design invariant 4: content hash,
+    source commit and path) are added only after the content was published.
+    ``runtime_environment`` None means a classic runbook of ``runbook_type``.
+    """
+
+    name: str
+    content: bytes
+    runbook_type: str = "PowerShell"
+    runtime_environment: str | None = None
+    description: str = ""
+    tags: Mapping[str, str] = field(default_factory=dict, hash=False)
+    receipt: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class ModuleImport:
+    """A module to import from the PowerShell Gallery, or upgrade to ``version``.
+
+    ``version`` None means the newest stable version in the gallery. ``runtime_environment``
+    None imports an account module (classic 5.1 runbooks); a name imports a package into that
+    runtime environment. Dependencies are imported first; nothing is ever downgraded.
+    """
+
+    name: str
+    version: str | None = None
+    runtime_environment: str | None = None
+
+
+@runtime_checkable
+class Account(Protocol):
+    """The narrow interface the engine drives. Implementations raise only ``RjsyncError``s."""
+
+    target: str
+    owned_prefix: str
+
+    def snapshot(self) -> Snapshot:
+        """All runbooks, modules and runtime environments (with their packages)."""
+
+    def read_content(self, name: str) -> bytes | None:
+        """The published content of runbook ``name`` verbatim, or None if it has none."""
+
+    def write_runbook(self, spec: RunbookWrite) -> LiveRunbook:
+        """Create or update, upload the content, publish, then write the receipt tags."""
+
+    def delete_runbook(self, name: str) -> None:
+        """Delete an owned runbook; deleting one that does not exist is not an error."""
+
+    def ensure_runtime_environment(
+        self, name: str = RJ_RUNTIME_ENVIRONMENT, *, language: str = "PowerShell", version: str = "7.4"
+    ) -> LiveRuntimeEnvironment:
+        """Create the runtime environment when it is missing; refuse a language/version clash."""
+
+    def import_module(self, spec: ModuleImport) -> LiveModule:
+        """Import or upgrade a module/package (dependencies first) and wait until it is done."""
+
+    def close(self) -> None:
+        """Release connections and locks."""
+
+
+# -- checks shared by every implementation (pure, before any I/O) --------------------------------
+
+
+def is_owned(name: str, prefix: str = OWNED_PREFIX) -> bool:
+    return name.lower().startswith(prefix.lower())
+
+
+def check_owned(name: str, prefix: str, verb: str) -> None:
+    """Raise ``OwnershipError`` unless ``name`` carries the owned prefix (case-insensitive)."""
+    if not is_owned(name, prefix):
+        raise OwnershipError(
+            f"Refusing to {verb} runbook '{name}': rjsync only {verb}s runbooks whose name starts "
+            f"with '{prefix}' (case-insensitive); every other runbook belongs to the customer."
+        )
+
+
+def check_name(name: str) -> None:
+    if not _NAME.match(name):
+        raise AccountError(
+            f"'{name}' is not a valid runbook name: use letters, digits, '_' and '-', "
+            "starting with a letter."
+        )
+
+
+def check_write(spec: RunbookWrite, prefix: str) -> None:
+    """Every check a runbook write passes before it touches the account."""
+    check_owned(spec.name, prefix, "write")
+    check_name(spec.name)
+    if not isinstance(spec.content, bytes):
+        raise TypeError("RunbookWrite.content must be bytes (uploaded verbatim)")
+    for tags in (spec.tags, spec.receipt):
+        for key, value in tags.items():
+            if not key or _BAD_TAG_NAME.search(key):
+                raise AccountError(
+                    f"Tag name '{key}' on runbook '{spec.name}' is not allowed by Azure: tag names "
+                    "cannot be empty or contain < > % & \\ ? /."
+                )
+            if len(value) > TAG_VALUE_LIMIT:
+                raise AccountError(
+                    f"Tag '{key}' on runbook '{spec.name}' is {len(value)} characters long; Azure "
+                    f"allows at most {TAG_VALUE_LIMIT}."
+                )
+
+
+def trim_description(text: str) -> str:
+    """The description as stored: whitespace folded, cut to the service limit with an ellipsis."""
+    text = " ".join(text.split())
+    if len(text) <= DESCRIPTION_LIMIT:
+        return text
+    return text[: DESCRIPTION_LIMIT - 1].rstrip() + "…"
+
+
+def type_change_error(name: str, old: str, new: str) -> AccountError:
+    return AccountError(
+        f"Runbook '{name}' is a {old} runbook and cannot become a {new} runbook in place: delete it "
+        "and create it again (its job schedules and webhooks are lost)."
+    )
+
+
+def version_key(version: str | None) -> tuple:
+    """Order PowerShell module versions ("2.13.2", "3.0.0-preview1"); None sorts first."""
+    if not version:
+        return ((-1,),)
+    main, _, pre = version.partition("-")
+    numbers = []
+    for part in main.split("."):
+        numbers.append(int(part) if part.isdigit() else -1)
+    while len(numbers) < 4:
+        numbers.append(0)
+    # a prerelease sorts before its release
+    return (tuple(numbers), 0 if pre else 1, pre)
+
+
+def _find(items, name: str):
+    key = name.lower()
+    for item in items:
+        if item.name.lower() == key:
+            return item
+    return None

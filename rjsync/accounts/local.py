@@ -1,0 +1,317 @@
+"""The directory account (``local:PATH``): an Automation account kept in a folder.
+
+Layout::
+
+    PATH/runbooks/<name>.ps1          the published content, byte for byte
+    PATH/runbooks/<name>.meta.json    type, runtime environment, description, tags, state,
+                                      last modified (absent for a script dropped in by hand)
+    PATH/modules.json                 account modules and runtime environments with packages
+    PATH/.rjsync.lock                 the lock two processes share
+
+A ``.ps1`` without metadata was put there by hand: it is a customer runbook (a published
+Windows PowerShell 5.1 runbook, last modified at the file's mtime). Every file is written to
+a temporary file and moved into place (``os.replace``), under a file lock, so a reader never
+sees half a file and two processes never interleave a read-modify-write. Names compare
+case-insensitively; the casing a runbook was created with is kept.
+
+Module imports are recorded, not downloaded: the folder has no gallery to talk to.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from rjsync.accounts.base import (
+    BUILTIN_RUNTIME_ENVIRONMENTS,
+    OWNED_PREFIX,
+    STATE_PUBLISHED,
+    SUCCEEDED,
+    LiveModule,
+    LiveRunbook,
+    LiveRuntimeEnvironment,
+    ModuleImport,
+    RunbookWrite,
+    Snapshot,
+    check_name,
+    check_owned,
+    check_write,
+    trim_description,
+    type_change_error,
+    version_key,
+)
+from rjsync.errors import AccountError
+
+_META = ".meta.json"
+
+
+class LocalAccount:
+    """A directory account. Safe for several threads and processes (one file lock)."""
+
+    def __init__(self, path: str | os.PathLike, *, owned_prefix: str = OWNED_PREFIX, lock_timeout: float = 60.0):
+        self.path = Path(path)
+        self.target = f"local:{path}"
+        self.owned_prefix = owned_prefix
+        if self.path.exists() and not self.path.is_dir():
+            raise AccountError(f"The directory account '{self.path}' is a file, not a folder.")
+        self._runbooks = self.path / "runbooks"
+        self._modules_file = self.path / "modules.json"
+        self._lock_timeout = lock_timeout
+        self._lock_file = self.path / ".rjsync.lock"
+
+    # -- the protocol ---------------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        with self._locked():
+            runbooks = tuple(
+                sorted((self._read_runbook(p) for p in self._scripts()), key=lambda r: r.name.lower())
+            )
+            state = self._read_modules()
+        modules = tuple(_module(m) for _, m in sorted(state["modules"].items()))
+        environments = tuple(
+            LiveRuntimeEnvironment(
+                name=env["name"],
+                language=env["language"],
+                version=env["version"],
+                packages=tuple(_module(p) for _, p in sorted(env["packages"].items())),
+            )
+            for _, env in sorted(self._environments(state).items())
+        )
+        return Snapshot(runbooks=runbooks, modules=modules, runtime_environments=environments)
+
+    def read_content(self, name: str) -> bytes | None:
+        with self._locked():
+            script = self._find_script(name)
+            return script.read_bytes() if script else None
+
+    def write_runbook(self, spec: RunbookWrite) -> LiveRunbook:
+        check_write(spec, self.owned_prefix)
+        with self._locked():
+            state = self._read_modules()
+            if spec.runtime_environment is not None:
+                _require_environment(self._environments(state), spec.runtime_environment)
+            script = self._find_script(spec.name)
+            if script is not None:
+                current = self._read_runbook(script)
+                if current.runbook_type.lower() != spec.runbook_type.lower():
+                    raise type_change_error(current.name, current.runbook_type, spec.runbook_type)
+            else:
+                script = self._runbooks / f"{spec.name}.ps1"
+            name = script.name[: -len(".ps1")]
+            meta = {
+                "runbook_type": spec.runbook_type,
+                "runtime_environment": spec.runtime_environment,
+                "description": trim_description(spec.description),
+                "tags": dict(spec.tags),
+                "state": STATE_PUBLISHED,
+            }
+            # Same order as Azure: properties and tags without the receipt, the content, and
+            # only then the receipt; an interruption leaves no receipt for content not written.
+            self._runbooks.mkdir(parents=True, exist_ok=True)
+            self._write_meta(script, meta)
+            _atomic_write(script, spec.content)
+            if spec.receipt:
+                meta["tags"] = {**meta["tags"], **spec.receipt}
+                self._write_meta(script, meta)
+            return self._read_runbook(self._runbooks / f"{name}.ps1")
+
+    def delete_runbook(self, name: str) -> None:
+        check_owned(name, self.owned_prefix, "delete")
+        with self._locked():
+            script = self._find_script(name)
+            if script is None:
+                return
+            script.unlink()
+            _sidecar(script).unlink(missing_ok=True)
+
+    def ensure_runtime_environment(
+        self, name: str = "RJ-PowerShell-7.4", *, language: str = "PowerShell", version: str = "7.4"
+    ) -> LiveRuntimeEnvironment:
+        check_name(name.replace(".", "-"))
+        with self._locked():
+            state = self._read_modules()
+            environments = self._environments(state)
+            env = _lookup(environments, name)
+            if env is None:
+                env = {"name": name, "language": language, "version": version, "packages": {}}
+                state["runtime_environments"][name.lower()] = env
+                self._write_modules(state)
+            elif (env["language"].lower(), env["version"]) != (language.lower(), version):
+                raise AccountError(
+                    f"Runtime environment '{env['name']}' exists with {env['language']} "
+                    f"{env['version']}, not {language} {version}; its language and version cannot "
+                    "change: delete it or pick another name."
+                )
+        return LiveRuntimeEnvironment(
+            name=env["name"], language=env["language"], version=env["version"],
+            packages=tuple(_module(p) for _, p in sorted(env["packages"].items())),
+        )
+
+    def import_module(self, spec: ModuleImport) -> LiveModule:
+        with self._locked():
+            state = self._read_modules()
+            if spec.runtime_environment is None:
+                table = state["modules"]
+            else:
+                env = _require_environment(self._environments(state), spec.runtime_environment)
+                if spec.runtime_environment.lower() not in state["runtime_environments"]:
+                    raise AccountError(
+                        f"Runtime environment '{env['name']}' is built in; import packages into "
+                        "an environment of your own (e.g. RJ-PowerShell-7.4)."
+                    )
+                table = env["packages"]
+            current = table.get(spec.name.lower())
+            if current and current["version"] and (
+                spec.version is None or version_key(current["version"]) >= version_key(spec.version)
+            ):
+                return _module(current)  # never downgrade
+            entry = {
+                "name": current["name"] if current else spec.name,
+                "version": spec.version,
+                "provisioning_state": SUCCEEDED,
+                "error": None,
+            }
+            table[spec.name.lower()] = entry
+            self._write_modules(state)
+            return _module(entry)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- files ------------------------------------------------------------------------------------
+
+    def _locked(self):
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise AccountError(f"Cannot create the directory account '{self.path}': {err.strerror}.") from err
+        lock = FileLock(self._lock_file, timeout=self._lock_timeout)
+        try:
+            lock.acquire()
+        except Timeout as err:
+            raise AccountError(
+                f"The directory account '{self.path}' is locked by another rjsync process "
+                f"(waited {self._lock_timeout:g} s for {self._lock_file})."
+            ) from err
+        return _Release(lock)
+
+    def _scripts(self) -> list[Path]:
+        if not self._runbooks.is_dir():
+            return []
+        return [p for p in self._runbooks.iterdir() if p.suffix.lower() == ".ps1" and p.is_file()]
+
+    def _find_script(self, name: str) -> Path | None:
+        key = name.lower()
+        for script in self._scripts():
+            if script.stem.lower() == key:
+                return script
+        return None
+
+    def _read_runbook(self, script: Path) -> LiveRunbook:
+        meta_path = _sidecar(script)
+        mtime = datetime.fromtimestamp(script.stat().st_mtime, tz=timezone.utc)
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            # dropped in by hand: a customer's published Windows PowerShell runbook
+            return LiveRunbook(script.stem, "PowerShell", None, STATE_PUBLISHED, "", {}, mtime)
+        except (OSError, ValueError) as err:
+            raise AccountError(f"Cannot read the runbook metadata {meta_path}: {err}.") from err
+        modified = meta.get("last_modified")
+        return LiveRunbook(
+            name=script.stem,
+            runbook_type=meta.get("runbook_type") or "PowerShell",
+            runtime_environment=meta.get("runtime_environment"),
+            state=meta.get("state") or STATE_PUBLISHED,
+            description=meta.get("description") or "",
+            tags=dict(meta.get("tags") or {}),
+            last_modified=datetime.fromisoformat(modified) if modified else mtime,
+        )
+
+    def _write_meta(self, script: Path, meta: dict) -> None:
+        meta = {**meta, "last_modified": datetime.now(timezone.utc).isoformat()}
+        _atomic_write(_sidecar(script), (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
+
+    def _read_modules(self) -> dict:
+        try:
+            data = json.loads(self._modules_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            data = {}
+        except (OSError, ValueError) as err:
+            raise AccountError(f"Cannot read {self._modules_file}: {err}.") from err
+        data.setdefault("modules", {})
+        data.setdefault("runtime_environments", {})
+        return data
+
+    def _write_modules(self, state: dict) -> None:
+        _atomic_write(self._modules_file, (json.dumps(state, indent=2, sort_keys=True) + "\n").encode())
+
+    @staticmethod
+    def _environments(state: dict) -> dict:
+        environments = {
+            name.lower(): {"name": name, "language": lang, "version": ver, "packages": {}}
+            for name, (lang, ver) in BUILTIN_RUNTIME_ENVIRONMENTS.items()
+        }
+        environments.update(state["runtime_environments"])
+        return environments
+
+
+class _Release:
+    def __init__(self, lock: FileLock):
+        self._lock = lock
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._lock.release()
+
+
+def _sidecar(script: Path) -> Path:
+    return script.with_name(script.stem + _META)
+
+
+def _module(entry: dict) -> LiveModule:
+    return LiveModule(entry["name"], entry.get("version"), entry.get("provisioning_state") or SUCCEEDED, entry.get("error"))
+
+
+def _lookup(environments: dict, name: str) -> dict | None:
+    return environments.get(name.lower())
+
+
+def _require_environment(environments: dict, name: str) -> dict:
+    env = _lookup(environments, name)
+    if env is None:
+        raise AccountError(
+            f"Runtime environment '{name}' does not exist in the account: create it first "
+            "(rjsync creates RJ-PowerShell-7.4 when it is missing)."
+        )
+    return env
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, flush it to disk, move it in place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise

@@ -1,0 +1,233 @@
+"""The account protocol test-suite: every test runs against the directory account and against
+the Azure account (the real SDK talking to the ARM emulator)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rjsync.accounts import ModuleImport, RunbookWrite
+from rjsync.errors import AccountError, OwnershipError
+
+SCRIPT = b"\xef\xbb\xbf<#\r\n.SYNOPSIS\r\n  Reset a password.\r\n#>\r\nparam([string] $UserName)\r\n"
+
+
+def write(account, name="rjgit-user_security_reset-password", content=SCRIPT, **fields):
+    fields.setdefault("description", "Reset a password.")
+    return account.write_runbook(RunbookWrite(name, content, **fields))
+
+
+def test_account_snapshot_of_a_new_account_lists_the_builtin_runtime_environments(account):
+    snapshot = account.snapshot()
+
+    assert snapshot.runbooks == () and snapshot.modules == ()
+    assert {e.name: e.version for e in snapshot.runtime_environments} == {
+        "PowerShell-5.1": "5.1", "PowerShell-7.1": "7.1", "PowerShell-7.2": "7.2",
+        "Python-2.7": "2.7", "Python-3.8": "3.8", "Python-3.10": "3.10",
+    }
+
+
+def test_account_write_runbook_publishes_content_verbatim_with_tags_and_receipt(account):
+    live = write(account, tags={"rjsync.path": "user/security/reset-password.ps1"},
+                 receipt={"rjsync.sha256": "ab" * 32, "rjsync.commit": "c0ffee"})
+
+    assert account.read_content("rjgit-user_security_reset-password") == SCRIPT
+    snap = account.snapshot().runbook("rjgit-user_security_reset-password")
+    assert snap == live
+    assert (snap.runbook_type, snap.runtime_environment, snap.state, snap.description) == (
+        "PowerShell", None, "Published", "Reset a password.")
+    assert dict(snap.tags) == {"rjsync.path": "user/security/reset-password.ps1",
+                               "rjsync.sha256": "ab" * 32, "rjsync.commit": "c0ffee"}
+    assert snap.last_modified is not None
+
+
+def test_account_write_runbook_keeps_utf16_and_lf_content_byte_for_byte(account):
+    content = "\ufeffparam([string] $Name)\nWrite-Output \"Grüße $Name\"\n".encode("utf-16-le")
+
+    write(account, content=content)
+
+    assert account.read_content("rjgit-user_security_reset-password") == content
+
+
+def test_account_write_runbook_again_updates_it_and_replaces_the_old_receipt(account):
+    write(account, tags={"rjsync.path": "a.ps1"}, receipt={"rjsync.sha256": "old"})
+
+    write(account, content=b"Write-Output 2\r\n", description="Second.", tags={"rjsync.path": "b.ps1"},
+          receipt={"rjsync.sha256": "new"})
+
+    snapshot = account.snapshot()
+    assert len(snapshot.runbooks) == 1
+    assert dict(snapshot.runbooks[0].tags) == {"rjsync.path": "b.ps1", "rjsync.sha256": "new"}
+    assert snapshot.runbooks[0].description == "Second."
+    assert account.read_content("rjgit-user_security_reset-password") == b"Write-Output 2\r\n"
+
+
+def test_account_names_are_case_insensitive_and_keep_their_first_casing(account):
+    write(account, name="rjgit-user_general_Reset-MFA", content=b"1")
+
+    write(account, name="rjgit-user_general_reset-mfa", content=b"2")
+
+    snapshot = account.snapshot()
+    assert [r.name for r in snapshot.runbooks] == ["rjgit-user_general_Reset-MFA"]
+    assert snapshot.runbook("RJGIT-USER_GENERAL_RESET-MFA") is not None
+    assert account.read_content("rjgit-user_general_reset-MFA") == b"2"
+
+
+def test_account_write_runbook_trims_the_description_to_the_service_limit(account):
+    live = write(account, description="Resets the password. " * 40)
+
+    assert 500 < len(live.description) <= 512
+    assert live.description.endswith("…")
+    assert live.description.startswith("Resets the password. Resets")
+
+
+def test_account_write_runbook_of_a_name_without_the_prefix_raises_before_any_io(account, kind, request):
+    with pytest.raises(OwnershipError) as caught:
+        write(account, name="user_general_my-runbook")
+
+    assert str(caught.value) == (
+        "Refusing to write runbook 'user_general_my-runbook': rjsync only writes runbooks whose name "
+        "starts with 'rjgit-' (case-insensitive); every other runbook belongs to the customer."
+    )
+    if kind == "azure":
+        assert request.getfixturevalue("arm").server.log == []
+    else:
+        assert not account.path.exists()
+
+
+def test_account_prefix_check_ignores_case(account):
+    write(account, name="RJGit-User_General_Shout", content=b"x")
+
+    assert account.read_content("rjgit-user_general_shout") == b"x"
+
+
+def test_account_delete_runbook_of_a_customer_runbook_raises_and_keeps_it(account, hand_made):
+    hand_made("user_general_my-runbook", b"Write-Output 'mine'\r\n")
+
+    with pytest.raises(OwnershipError) as caught:
+        account.delete_runbook("user_general_my-runbook")
+
+    assert str(caught.value) == (
+        "Refusing to delete runbook 'user_general_my-runbook': rjsync only deletes runbooks whose name "
+        "starts with 'rjgit-' (case-insensitive); every other runbook belongs to the customer."
+    )
+    assert account.read_content("user_general_my-runbook") == b"Write-Output 'mine'\r\n"
+
+
+def test_account_customer_runbook_appears_in_the_snapshot_as_published_powershell(account, hand_made):
+    hand_made("user_general_my-runbook", b"Write-Output 'mine'\r\n")
+
+    live = account.snapshot().runbook("user_general_my-runbook")
+
+    assert (live.name, live.runbook_type, live.state) == ("user_general_my-runbook", "PowerShell", "Published")
+    assert account.read_content("user_general_my-runbook") == b"Write-Output 'mine'\r\n"
+
+
+def test_account_delete_runbook_removes_an_owned_runbook_and_ignores_a_missing_one(account):
+    write(account)
+
+    account.delete_runbook("RJGIT-user_security_reset-password")
+    account.delete_runbook("rjgit-never-existed")
+
+    assert account.snapshot().runbooks == ()
+    assert account.read_content("rjgit-user_security_reset-password") is None
+
+
+def test_account_read_content_of_a_missing_runbook_is_none(account):
+    assert account.read_content("rjgit-nothing") is None
+
+
+def test_account_write_runbook_refuses_a_classic_type_change(account):
+    write(account, runbook_type="PowerShell")
+
+    with pytest.raises(AccountError) as caught:
+        write(account, runbook_type="PowerShell72")
+
+    assert str(caught.value) == (
+        "Runbook 'rjgit-user_security_reset-password' is a PowerShell runbook and cannot become a "
+        "PowerShell72 runbook in place: delete it and create it again (its job schedules and webhooks "
+        "are lost)."
+    )
+    assert account.snapshot().runbooks[0].runbook_type == "PowerShell"
+
+
+def test_account_runtime_environment_change_is_an_update_of_the_same_runbook(account):
+    write(account, content=b"v1", receipt={"rjsync.sha256": "1"})
+    environment = account.ensure_runtime_environment("RJ-PowerShell-7.4")
+
+    live = write(account, content=b"v2", runtime_environment=environment.name, receipt={"rjsync.sha256": "2"})
+
+    assert (live.runtime_environment, live.state, dict(live.tags)) == ("RJ-PowerShell-7.4", "Published", {"rjsync.sha256": "2"})
+    assert [r.name for r in account.snapshot().runbooks] == ["rjgit-user_security_reset-password"]
+    assert account.read_content("rjgit-user_security_reset-password") == b"v2"
+
+
+def test_account_write_runbook_into_a_missing_runtime_environment_fails(account):
+    with pytest.raises(AccountError, match="RJ-PowerShell-7.4"):
+        write(account, runtime_environment="RJ-PowerShell-7.4")
+
+
+def test_account_ensure_runtime_environment_creates_it_once(account):
+    first = account.ensure_runtime_environment()
+    second = account.ensure_runtime_environment()
+
+    assert first == second
+    assert (first.name, first.language, first.version) == ("RJ-PowerShell-7.4", "PowerShell", "7.4")
+    assert [e.name for e in account.snapshot().runtime_environments].count("RJ-PowerShell-7.4") == 1
+
+
+def test_account_ensure_runtime_environment_refuses_another_version_under_the_name(account):
+    with pytest.raises(AccountError) as caught:
+        account.ensure_runtime_environment("PowerShell-7.2", version="7.4")
+
+    assert str(caught.value) == (
+        "Runtime environment 'PowerShell-7.2' exists with PowerShell 7.2, not PowerShell 7.4; its "
+        "language and version cannot change: delete it or pick another name."
+    )
+
+
+def test_account_import_module_records_version_and_success(account):
+    live = account.import_module(ModuleImport("Az.Accounts", "2.13.2"))
+
+    assert live == account.snapshot().module("az.accounts")
+    assert (live.name, live.version, live.provisioning_state, live.error) == ("Az.Accounts", "2.13.2", "Succeeded", None)
+
+
+def test_account_import_module_upgrades_but_never_downgrades(account):
+    account.import_module(ModuleImport("Az.Accounts", "2.12.1"))
+    account.import_module(ModuleImport("Az.Accounts", "3.0.0"))
+
+    kept = account.import_module(ModuleImport("Az.Accounts", "2.13.2"))
+
+    assert kept.version == "3.0.0"
+    assert account.snapshot().module("Az.Accounts").version == "3.0.0"
+
+
+def test_account_import_module_into_a_runtime_environment_lists_it_as_a_package(account):
+    account.ensure_runtime_environment()
+
+    account.import_module(ModuleImport("ExchangeOnlineManagement", "3.4.0", runtime_environment="RJ-PowerShell-7.4"))
+
+    snapshot = account.snapshot()
+    package = snapshot.runtime_environment("rj-powershell-7.4").package("exchangeonlinemanagement")
+    assert (package.version, package.provisioning_state) == ("3.4.0", "Succeeded")
+    assert snapshot.module("ExchangeOnlineManagement") is None
+
+
+@pytest.mark.parametrize("name", ["rjgit-../../etc/passwd", "rjgit-a b", "rjgit-x.ps1"])
+def test_account_write_runbook_refuses_a_name_azure_would_refuse(account, name):
+    with pytest.raises(AccountError) as caught:
+        write(account, name=name)
+
+    assert str(caught.value) == (
+        f"'{name}' is not a valid runbook name: use letters, digits, '_' and '-', starting with a letter."
+    )
+
+
+def test_account_write_runbook_refuses_a_tag_name_azure_forbids(account):
+    with pytest.raises(AccountError) as caught:
+        write(account, tags={"rjsync/path": "x"})
+
+    assert str(caught.value) == (
+        "Tag name 'rjsync/path' on runbook 'rjgit-user_security_reset-password' is not allowed by Azure: "
+        "tag names cannot be empty or contain < > % & \\ ? /."
+    )

@@ -1,0 +1,617 @@
+"""A loopback emulator of Azure Resource Manager for Azure Automation (api-version 2024-10-23).
+
+The real ``azure-mgmt-automation`` client talks HTTPS to it; nothing in the SDK is mocked.
+It honours what ``shared/azure-automation-api.md`` records about the service:
+
+- Routes are matched case-insensitively; names are case-insensitive, their first casing kept.
+- Bearer tokens: ``tokens`` maps a token to a role: ``contributor`` (everything), ``reader``
+  (writes get 403 AuthorizationFailed) or ``none`` (403 on reads too); another or no token is
+  401. Unknown resource groups and accounts are 404, as ARM answers them.
+- Runbooks: list paged by ``page_size`` (100) with an absolute ``nextLink``; get, PUT
+  (200/201), PATCH, DELETE; draft content PUT and publish answer 202 + ``Location`` and the
+  operation is polled ``lro_polls`` times (202) before it is done (200); published content is
+  ``text/powershell``. States New -> Published -> Edit; a ``runbookType`` change is refused
+  (400) as Azure refuses it; descriptions over 512 characters too.
+- Modules and runtime-environment packages: a PUT with a gallery content link starts an import
+  that walks through ``provisioning_steps`` intermediate states (one per GET) and ends
+  Succeeded, or Failed with the service's kind of message for an unknown gallery package or a
+  dependency not yet imported.
+- Faults and the request log come from ``LoopbackServer`` (``self.server``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import unquote
+
+from fakes.gallery import FakeGallery
+from fakes.server import LoopbackServer, Request, Response, TestTLS
+
+API_VERSION = "2024-10-23"
+BUILTIN_ENVIRONMENTS = {
+    "PowerShell-5.1": ("PowerShell", "5.1"),
+    "PowerShell-7.1": ("PowerShell", "7.1"),
+    "PowerShell-7.2": ("PowerShell", "7.2"),
+    "Python-2.7": ("Python", "2.7"),
+    "Python-3.8": ("Python", "3.8"),
+    "Python-3.10": ("Python", "3.10"),
+}
+IMPORT_STEPS = ["Creating", "ContentDownloaded", "ContentValidated", "ModuleDataStored", "ActivitiesStored"]
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+_ACCOUNT = (
+    r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/"
+    r"Microsoft\.Automation/automationAccounts/(?P<acc>[^/]+)"
+)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+@dataclass
+class FakeRunbook:
+    name: str
+    runbook_type: str
+    runtime_environment: str | None = None
+    description: str = ""
+    tags: dict = field(default_factory=dict)
+    state: str = "New"
+    draft: bytes = b""
+    published: bytes | None = None
+    log_verbose: bool = False
+    log_progress: bool = False
+    created: str = field(default_factory=_now)
+    modified: str = field(default_factory=_now)
+
+
+@dataclass
+class FakeModule:
+    name: str
+    version: str | None
+    content_uri: str
+    steps: list[str]  # states still to walk through, the final one last
+    error: str | None = None
+    state: str = "Creating"
+    created: str = field(default_factory=_now)
+    modified: str = field(default_factory=_now)
+
+
+@dataclass
+class FakeEnvironment:
+    name: str
+    language: str
+    version: str
+    description: str = ""
+    default_packages: dict = field(default_factory=dict)
+    packages: dict[str, FakeModule] = field(default_factory=dict)
+    tags: dict = field(default_factory=dict)
+
+
+@dataclass
+class FakeAccount:
+    subscription: str
+    resource_group: str
+    name: str
+    location: str = "westeurope"
+    runbooks: dict[str, FakeRunbook] = field(default_factory=dict)
+    modules: dict[str, FakeModule] = field(default_factory=dict)
+    environments: dict[str, FakeEnvironment] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return (f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}/providers/"
+                f"Microsoft.Automation/automationAccounts/{self.name}")
+
+    def runbook(self, name: str) -> FakeRunbook | None:
+        return self.runbooks.get(name.lower())
+
+    def add_runbook(self, name: str, content: bytes = b"", *, runbook_type: str = "PowerShell",
+                    published: bool = True, **props) -> FakeRunbook:
+        """Seed a runbook directly (e.g. a customer's), as if created earlier."""
+        rb = FakeRunbook(name, runbook_type, draft=content, published=content if published else None,
+                         state="Published" if published else "New", **props)
+        self.runbooks[name.lower()] = rb
+        return rb
+
+    def add_module(self, name: str, version: str, state: str = "Succeeded") -> FakeModule:
+        module = FakeModule(name, version, "", [], state=state)
+        self.modules[name.lower()] = module
+        return module
+
+
+class ArmEmulator:
+    def __init__(self, tls: TestTLS, gallery: FakeGallery | None = None):
+        self.gallery = gallery
+        self.lock = threading.RLock()
+        self.server = LoopbackServer(tls, self.handle)
+        self.endpoint = self.server.url + "/"
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every account, fault and logged request; restore the default behaviour."""
+        with self.lock:
+            self.accounts: dict[tuple[str, str, str], FakeAccount] = {}
+            self.tokens: dict[str, str] = {"test-token": "contributor"}
+            self.page_size = 100
+            self.lro_polls = 1
+            self.lro_retry_after: str | None = None  # e.g. "1"; sent on 202s
+            self.lro_retry_after_ms: str | None = None
+            self.provisioning_steps = 3
+            self._operations: dict[str, int] = {}
+            self._ids = itertools.count(1)
+        self.server.clear_faults()
+        self.server.clear_log()
+        self.server.seed(0)
+        self.server.errors.clear()
+
+    def close(self) -> None:
+        self.server.close()
+
+    def add_account(self, subscription: str, resource_group: str, name: str, location: str = "westeurope") -> FakeAccount:
+        account = FakeAccount(subscription, resource_group, name, location)
+        for env_name, (language, version) in BUILTIN_ENVIRONMENTS.items():
+            account.environments[env_name.lower()] = FakeEnvironment(env_name, language, version)
+        with self.lock:
+            self.accounts[(subscription.lower(), resource_group.lower(), name.lower())] = account
+        return account
+
+    # -- dispatch -------------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        with self.lock:
+            return self._handle(request)
+
+    def _handle(self, request: Request) -> Response:
+        role = self._role(request)
+        if isinstance(role, Response):
+            return role
+        m = re.match(_ACCOUNT, request.path, re.IGNORECASE)
+        if not m:
+            return Response.error(404, "InvalidResourceType", f"The path '{request.path}' is not served here.")
+        if request.query.get("api-version") != API_VERSION:
+            return Response.error(400, "InvalidApiVersionParameter",
+                                  f"The api-version '{request.query.get('api-version')}' is invalid.")
+        rest = request.path[m.end():]
+        write = request.method != "GET"
+        if role == "none" or (role == "reader" and write):
+            action = _action(rest, request.method)
+            return Response.error(
+                403, "AuthorizationFailed",
+                f"The client '{role}-client' with object id '00000000-0000-0000-0000-00000000000{len(role)}' "
+                f"does not have authorization to perform action '{action}' over scope '{request.path}' or "
+                "the scope is invalid. If access was recently granted, please refresh your credentials.",
+            )
+        sub, rg, acc = (unquote(m.group(g)) for g in ("sub", "rg", "acc"))
+        account = self.accounts.get((sub.lower(), rg.lower(), acc.lower()))
+        if account is None:
+            if not any(k[:2] == (sub.lower(), rg.lower()) for k in self.accounts):
+                return Response.error(404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found.")
+            return Response.error(
+                404, "ResourceNotFound",
+                f"The Resource 'Microsoft.Automation/automationAccounts/{acc}' under resource group '{rg}' "
+                "was not found.",
+            )
+        for pattern, handler in _ROUTES:
+            route = re.fullmatch(pattern, rest, re.IGNORECASE)
+            if route:
+                args = {k: unquote(v) for k, v in route.groupdict().items()}
+                return handler(self, request, account, **args)
+        return Response.error(404, "NotFound", f"No route for {request.method} {rest}.")
+
+    def _role(self, request: Request):
+        header = request.headers.get("authorization", "")
+        if not header.lower().startswith("bearer "):
+            return Response.error(401, "AuthenticationFailed",
+                                  "Authentication failed. The 'Authorization' header is missing.")
+        role = self.tokens.get(header[7:].strip())
+        if role is None:
+            return Response.error(401, "InvalidAuthenticationToken",
+                                  "The access token is invalid.",
+                                  {"WWW-Authenticate": 'Bearer authorization_uri="https://login.example/", '
+                                                       'error="invalid_token", error_description="The access token is invalid."'})
+        return role
+
+    # -- account ----------------------------------------------------------------------------------
+
+    def account_get(self, request, account):
+        if request.method != "GET":
+            return _not_allowed(request)
+        return Response.json(200, {
+            "id": account.id, "name": account.name, "type": "Microsoft.Automation/AutomationAccounts",
+            "location": account.location, "tags": {},
+            "properties": {"state": "Ok", "sku": {"name": "Basic"}, "creationTime": _now(), "lastModifiedTime": _now()},
+        })
+
+    # -- runbooks ---------------------------------------------------------------------------------
+
+    def runbooks(self, request, account):
+        if request.method != "GET":
+            return _not_allowed(request)
+        items = sorted(account.runbooks.values(), key=lambda r: r.name.lower())
+        return self._page(request, [self._runbook_json(account, rb) for rb in items])
+
+    def runbook(self, request, account, name):
+        rb = account.runbook(name)
+        if request.method == "GET":
+            return self._runbook_json_response(account, rb, 200)
+        if request.method == "DELETE":
+            if rb is None:
+                return _runbook_not_found()
+            del account.runbooks[name.lower()]
+            return Response(200)
+        if request.method == "PUT":
+            return self._runbook_put(request, account, name, rb)
+        if request.method == "PATCH":
+            if rb is None:
+                return _runbook_not_found()
+            body = request.json()
+            props = body.get("properties") or {}
+            if "tags" in body:
+                rb.tags = dict(body["tags"] or {})
+            if "description" in props:
+                if len(props["description"] or "") > 512:
+                    return _too_long_description()
+                rb.description = props["description"] or ""
+            if "runtimeEnvironment" in props:
+                problem = self._check_environment(account, props["runtimeEnvironment"])
+                if problem:
+                    return problem
+                rb.runtime_environment = props["runtimeEnvironment"]
+            rb.log_verbose = props.get("logVerbose", rb.log_verbose)
+            rb.log_progress = props.get("logProgress", rb.log_progress)
+            rb.modified = _now()
+            return self._runbook_json_response(account, rb, 200)
+        return _not_allowed(request)
+
+    def _runbook_put(self, request, account, name, rb):
+        if not _NAME.match(name):
+            return Response.error(400, "BadRequest", f"The runbook name '{name}' is invalid.")
+        body = request.json()
+        props = body.get("properties") or {}
+        runbook_type = props.get("runbookType")
+        if not runbook_type:
+            return Response.error(400, "BadRequest", "The runbookType property is required.")
+        if not body.get("location"):
+            return Response.error(400, "LocationRequired", "The location property is required for this definition.")
+        if len(props.get("description") or "") > 512:
+            return _too_long_description()
+        env = props.get("runtimeEnvironment")
+        if env:
+            problem = self._check_environment(account, env)
+            if problem:
+                return problem
+        if rb is not None and rb.runbook_type.lower() != runbook_type.lower():
+            return Response.error(400, "BadRequest",
+                                  f"The runbook type cannot be changed from {rb.runbook_type} to {runbook_type}.")
+        created = rb is None
+        if created:
+            rb = FakeRunbook(name, runbook_type)
+            account.runbooks[name.lower()] = rb
+        rb.runtime_environment = env or None
+        rb.description = props.get("description") or ""
+        rb.tags = dict(body.get("tags") or {})
+        rb.log_verbose = bool(props.get("logVerbose", False))
+        rb.log_progress = bool(props.get("logProgress", False))
+        rb.modified = _now()
+        return self._runbook_json_response(account, rb, 201 if created else 200)
+
+    def runbook_content(self, request, account, name):
+        rb = account.runbook(name)
+        if request.method != "GET":
+            return _not_allowed(request)
+        if rb is None:
+            return _runbook_not_found()
+        if rb.published is None:
+            return Response.error(404, "NotFound", "The runbook has no published content.")
+        return Response(200, rb.published, {"Content-Type": "text/powershell"})
+
+    def runbook_publish(self, request, account, name):
+        if request.method != "POST":
+            return _not_allowed(request)
+        rb = account.runbook(name)
+        if rb is None:
+            return _runbook_not_found()
+        rb.published = rb.draft
+        rb.state = "Published"
+        rb.modified = _now()
+        return self._accepted(account, f"runbooks/{rb.name}")
+
+    def runbook_draft(self, request, account, name):
+        rb = account.runbook(name)
+        if request.method != "GET":
+            return _not_allowed(request)
+        if rb is None:
+            return _runbook_not_found()
+        return Response.json(200, {"inEdit": rb.state == "Edit", "creationTime": rb.created,
+                                   "lastModifiedTime": rb.modified, "parameters": {}, "outputTypes": []})
+
+    def runbook_draft_content(self, request, account, name):
+        rb = account.runbook(name)
+        if rb is None:
+            return _runbook_not_found()
+        if request.method == "GET":
+            return Response(200, rb.draft, {"Content-Type": "text/powershell"})
+        if request.method == "PUT":
+            rb.draft = request.body
+            if rb.state == "Published":
+                rb.state = "Edit"
+            rb.modified = _now()
+            return self._accepted(account, f"runbooks/{rb.name}")
+        return _not_allowed(request)
+
+    def runbook_undo_edit(self, request, account, name):
+        rb = account.runbook(name)
+        if request.method != "POST":
+            return _not_allowed(request)
+        if rb is None:
+            return _runbook_not_found()
+        if rb.published is not None:
+            rb.draft, rb.state = rb.published, "Published"
+        return Response.json(200, {})
+
+    def operation(self, request, account, resource, op):
+        if request.method != "GET":
+            return _not_allowed(request)
+        remaining = self._operations.get(op)
+        if remaining is None:
+            return Response.error(404, "NotFound", f"Operation '{op}' not found.")
+        if remaining > 0:
+            self._operations[op] = remaining - 1
+            return Response(202, b"", self._lro_headers(account, resource, op))
+        return Response.json(200, {})
+
+    # -- modules and packages -------------------------------------------------------------------
+
+    def modules(self, request, account):
+        if request.method != "GET":
+            return _not_allowed(request)
+        items = sorted(account.modules.values(), key=lambda m: m.name.lower())
+        return self._page(request, [self._module_json(account, m, "modules") for m in items])
+
+    def module(self, request, account, name):
+        return self._module_item(request, account, account.modules, name, None, f"modules")
+
+    def environments(self, request, account):
+        if request.method != "GET":
+            return _not_allowed(request)
+        items = sorted(account.environments.values(), key=lambda e: e.name.lower())
+        return self._page(request, [self._environment_json(account, e) for e in items])
+
+    def environment(self, request, account, env):
+        current = account.environments.get(env.lower())
+        if request.method == "GET":
+            if current is None:
+                return Response.error(404, "NotFound", f"Runtime environment '{env}' not found.")
+            return Response.json(200, self._environment_json(account, current))
+        if request.method == "DELETE":
+            if current is None:
+                return Response.error(404, "NotFound", f"Runtime environment '{env}' not found.")
+            del account.environments[env.lower()]
+            return Response(200)
+        if request.method in ("PUT", "PATCH"):
+            body = request.json()
+            props = body.get("properties") or {}
+            runtime = props.get("runtime") or {}
+            if current is None:
+                if request.method == "PATCH":
+                    return Response.error(404, "NotFound", f"Runtime environment '{env}' not found.")
+                if not runtime.get("language") or not runtime.get("version"):
+                    return Response.error(400, "BadRequest", "runtime.language and runtime.version are required.")
+                current = FakeEnvironment(env, runtime["language"], runtime["version"],
+                                          props.get("description") or "", dict(props.get("defaultPackages") or {}))
+                account.environments[env.lower()] = current
+                return Response.json(201 if request.method == "PUT" else 200, self._environment_json(account, current))
+            if runtime and (runtime.get("language", current.language).lower(), runtime.get("version", current.version)) != (
+                    current.language.lower(), current.version):
+                return Response.error(400, "BadRequest", "The runtime language and version of an environment cannot be changed.")
+            if "description" in props:
+                current.description = props["description"] or ""
+            return Response.json(200, self._environment_json(account, current))
+        return _not_allowed(request)
+
+    def packages(self, request, account, env):
+        current = account.environments.get(env.lower())
+        if current is None:
+            return Response.error(404, "NotFound", f"Runtime environment '{env}' not found.")
+        if request.method != "GET":
+            return _not_allowed(request)
+        items = sorted(current.packages.values(), key=lambda m: m.name.lower())
+        return self._page(request, [self._module_json(account, p, f"runtimeEnvironments/{current.name}/packages") for p in items])
+
+    def package(self, request, account, env, name):
+        current = account.environments.get(env.lower())
+        if current is None:
+            return Response.error(404, "NotFound", f"Runtime environment '{env}' not found.")
+        return self._module_item(request, account, current.packages, name, current,
+                                 f"runtimeEnvironments/{current.name}/packages")
+
+    def _module_item(self, request, account, table, name, env, kind):
+        module = table.get(name.lower())
+        if request.method == "GET":
+            if module is None:
+                return Response.error(404, "NotFound", f"The module '{name}' was not found.")
+            if module.steps:
+                module.state = module.steps.pop(0)
+                module.modified = _now()
+            return Response.json(200, self._module_json(account, module, kind))
+        if request.method == "DELETE":
+            if module is None:
+                return Response.error(404, "NotFound", f"The module '{name}' was not found.")
+            del table[name.lower()]
+            return Response(200)
+        if request.method in ("PUT", "PATCH"):
+            link = ((request.json().get("properties") or {}).get("contentLink") or {})
+            uri = link.get("uri")
+            if not uri:
+                return Response.error(400, "BadRequest", "properties.contentLink.uri is required.")
+            error = None
+            pkg = self.gallery.find_by_content_link(uri) if self.gallery else None
+            if pkg is None:
+                error = (f"Orchestrator.Shared.AsyncModuleImport.ModuleImportException: The module content could "
+                         f"not be downloaded from '{uri}': (404) Not Found.")
+            elif pkg.id.lower() != name.lower():
+                error = (f"Orchestrator.Shared.AsyncModuleImport.ModuleImportException: The module name '{name}' "
+                         f"does not match the package '{pkg.id}'.")
+            else:
+                installed = account.modules if env is None else env.packages
+                for dep, minimum in pkg.parsed_dependencies():
+                    have = installed.get(dep.lower())
+                    if have is None or have.state != "Succeeded" or _vkey(have.version) < _vkey(minimum):
+                        error = (f"Orchestrator.Shared.AsyncModuleImport.ModuleImportException: Cannot import the "
+                                 f"module of name {pkg.id}, as the module structure was invalid. The required "
+                                 f"module '{dep}' with version '{minimum}' was not loaded.")
+                        break
+            created = module is None
+            steps = IMPORT_STEPS[1: 1 + self.provisioning_steps] + ["Failed" if error else "Succeeded"]
+            module = FakeModule(module.name if module else name, pkg.version if pkg else link.get("version"),
+                                uri, steps, error)
+            table[name.lower()] = module
+            return Response.json(201 if created else 200, self._module_json(account, module, kind))
+        return _not_allowed(request)
+
+    # -- JSON shapes ----------------------------------------------------------------------------
+
+    def _runbook_json(self, account, rb: FakeRunbook) -> dict:
+        return {
+            "id": f"{account.id}/runbooks/{rb.name}",
+            "name": rb.name,
+            "type": "Microsoft.Automation/AutomationAccounts/Runbooks",
+            "location": account.location,
+            "tags": rb.tags,
+            "etag": f'"{rb.modified}"',
+            "properties": {
+                "runbookType": rb.runbook_type,
+                "runtimeEnvironment": rb.runtime_environment,
+                "state": rb.state,
+                "provisioningState": "Succeeded",
+                "description": rb.description,
+                "logVerbose": rb.log_verbose,
+                "logProgress": rb.log_progress,
+                "logActivityTrace": 0,
+                "jobCount": 0,
+                "parameters": {},
+                "outputTypes": [],
+                "creationTime": rb.created,
+                "lastModifiedTime": rb.modified,
+                "lastModifiedBy": "",
+            },
+        }
+
+    def _runbook_json_response(self, account, rb, status):
+        if rb is None:
+            return _runbook_not_found()
+        return Response.json(status, self._runbook_json(account, rb))
+
+    def _module_json(self, account, module: FakeModule, kind: str) -> dict:
+        props = {
+            "provisioningState": module.state,
+            "version": module.version,
+            "contentLink": {"uri": module.content_uri} if module.content_uri else None,
+            "sizeInBytes": 1024,
+            "isGlobal": False,
+            "creationTime": module.created,
+            "lastModifiedTime": module.modified,
+            "error": {"code": "", "message": module.error} if module.error and module.state == "Failed" else None,
+        }
+        return {"id": f"{account.id}/{kind}/{module.name}", "name": module.name,
+                "type": f"Microsoft.Automation/AutomationAccounts/{kind.split('/')[-1]}",
+                "location": account.location, "tags": {}, "properties": props}
+
+    def _environment_json(self, account, env: FakeEnvironment) -> dict:
+        return {
+            "id": f"{account.id}/runtimeEnvironments/{env.name}", "name": env.name,
+            "type": "Microsoft.Automation/automationAccounts/runtimeEnvironments",
+            "location": account.location, "tags": env.tags,
+            "properties": {"runtime": {"language": env.language, "version": env.version},
+                           "defaultPackages": env.default_packages, "description": env.description},
+        }
+
+    def _page(self, request: Request, items: list) -> Response:
+        skip = int(request.query.get("$skip", "0") or 0)
+        page = items[skip: skip + self.page_size]
+        body = {"value": page}
+        if skip + self.page_size < len(items):
+            body["nextLink"] = f"{self.server.url}{request.path}?api-version={API_VERSION}&$skip={skip + self.page_size}"
+        return Response.json(200, body)
+
+    def _accepted(self, account, resource: str) -> Response:
+        op = f"op-{next(self._ids)}"
+        self._operations[op] = self.lro_polls
+        return Response(202, b"", self._lro_headers(account, resource, op))
+
+    def _lro_headers(self, account, resource, op) -> dict:
+        headers = {"Location": f"{self.server.url}{account.id}/{resource}/operationResults/{op}?api-version={API_VERSION}"}
+        if self.lro_retry_after is not None:
+            headers["Retry-After"] = self.lro_retry_after
+        if self.lro_retry_after_ms is not None:
+            headers["retry-after-ms"] = self.lro_retry_after_ms
+        return headers
+
+    def _check_environment(self, account, env):
+        if env and env.lower() not in account.environments:
+            return Response.error(400, "BadRequest", f"The runtime environment '{env}' does not exist.")
+        return None
+
+
+def _vkey(version):
+    if not version:
+        return (-1,)
+    return tuple(int(p) if p.isdigit() else -1 for p in version.split("-")[0].split("."))
+
+
+def _action(rest: str, method: str) -> str:
+    kinds = [p for i, p in enumerate(rest.strip("/").split("/")) if i % 2 == 0 and p]
+    resource = "/".join(["Microsoft.Automation/automationAccounts"] + kinds)
+    verb = {"GET": "read", "DELETE": "delete", "POST": "action"}.get(method, "write")
+    return f"{resource}/{verb}"
+
+
+def _not_allowed(request):
+    return Response.error(405, "MethodNotAllowed", f"{request.method} is not allowed here.")
+
+
+def _runbook_not_found():
+    return Response.error(404, "NotFound", "The Runbook was not found.")
+
+
+def _too_long_description():
+    return Response.error(400, "BadRequest", "The description of a runbook cannot be longer than 512 characters.")
+
+
+_N = r"(?P<name>[^/]+)"
+_ROUTES = [
+    (r"/?", ArmEmulator.account_get),
+    (r"/runbooks", ArmEmulator.runbooks),
+    (rf"/runbooks/{_N}", ArmEmulator.runbook),
+    (rf"/runbooks/{_N}/content", ArmEmulator.runbook_content),
+    (rf"/runbooks/{_N}/publish", ArmEmulator.runbook_publish),
+    (rf"/runbooks/{_N}/draft", ArmEmulator.runbook_draft),
+    (rf"/runbooks/{_N}/draft/content", ArmEmulator.runbook_draft_content),
+    (rf"/runbooks/{_N}/draft/undoEdit", ArmEmulator.runbook_undo_edit),
+    (r"/(?P<resource>runbooks/[^/]+)/operationResults/(?P<op>[^/]+)", ArmEmulator.operation),
+    (r"/modules", ArmEmulator.modules),
+    (rf"/modules/{_N}", ArmEmulator.module),
+    (r"/runtimeEnvironments", ArmEmulator.environments),
+    (r"/runtimeEnvironments/(?P<env>[^/]+)", ArmEmulator.environment),
+    (r"/runtimeEnvironments/(?P<env>[^/]+)/packages", ArmEmulator.packages),
+    (rf"/runtimeEnvironments/(?P<env>[^/]+)/packages/{_N}", ArmEmulator.package),
+]
+
+
+class StaticTokenCredential:
+    """A credential that hands out one fixed token and remembers the scopes it was asked for."""
+
+    def __init__(self, token: str = "test-token"):
+        self.token = token
+        self.scopes: list[tuple[str, ...]] = []
+
+    def get_token(self, *scopes, **kwargs):
+        from azure.core.credentials import AccessToken
+        import time as _time
+
+        self.scopes.append(scopes)
+        return AccessToken(self.token, int(_time.time()) + 3600)
