@@ -62,6 +62,7 @@ def cache_root() -> Path:
 
 def check_url(url: str) -> None:
     """Refuse URLs that would make git run something or read an option."""
+    url = redact(url)
     if url.startswith("-"):
         raise SourceError(f"refusing source {url!r}: it starts with '-' and git would read it "
                           "as an option")
@@ -90,6 +91,13 @@ def check_ref(ref: str) -> None:
         problem = "it is not a valid git ref name"
     if problem:
         raise SourceError(f"refusing ref {ref!r}: {problem}")
+
+
+def redact(url: str) -> str:
+    """The URL with credentials replaced by '***', for output and errors: a password anywhere,
+    and the whole user part of an http(s) URL (where a token often stands in for the user)."""
+    url = re.sub(r"^(https?://)[^/@]+@", r"\1***@", url, flags=re.IGNORECASE)
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*):[^/@]*@", r"\1:***@", url)
 
 
 def _looks_like_git_url(source: str) -> bool:
@@ -210,7 +218,8 @@ def _folder_commit(root: Path) -> tuple[str | None, bool]:
 
 
 def _git_error(exc: git.GitCommandError, url: str, ref: str | None) -> SourceError:
-    stderr = (exc.stderr or "").strip()
+    stderr = (exc.stderr or "").strip().replace(url, redact(url))
+    url = redact(url)
     lowered = stderr.lower()
     shown = ref or "the default branch"
     if "couldn't find remote ref" in lowered or "not our ref" in lowered \
@@ -290,7 +299,7 @@ def _open_git(url: str, ref: str | None) -> Checkout:
             files, diagnostics = _read_tree(repo, commit)
         finally:
             repo.close()
-    info = SourceInfo(kind="git", location=url, ref=ref, commit=commit)
+    info = SourceInfo(kind="git", location=redact(url), ref=ref, commit=commit)
     return Checkout(info, files, diagnostics)
 
 

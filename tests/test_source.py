@@ -180,3 +180,10 @@ def test_open_source_explains_a_missing_folder_and_a_ref_on_a_plain_folder(tmp_p
         open_source(str(tmp_path), "main")
     assert str(error.value) == (f"source {str(tmp_path)!r} is a folder, not a git repository, "
                                 "so --ref 'main' cannot be used with it")
+
+
+def test_open_source_never_shows_credentials_in_a_url():
+    with pytest.raises(SourceError) as error:
+        open_source("https://x-access-token:ghs_SECRET@127.0.0.1:9/o/r.git", "main")
+    assert "SECRET" not in str(error.value)
+    assert str(error.value).startswith("cannot reach https://***@127.0.0.1:9/o/r.git")
