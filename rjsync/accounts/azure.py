@@ -365,6 +365,7 @@ class AzureAccount:
             )
         if isinstance(err, HttpResponseError) and err.status_code is not None:
             code, message = _service_error(err)
+            message = message.rstrip(".")
             detail = f"{code}: {message}" if code else (message or f"HTTP {err.status_code}")
             if err.status_code == 401:
                 return AccountError(

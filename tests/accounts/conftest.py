@@ -20,18 +20,7 @@ from fakes.arm import ArmEmulator, StaticTokenCredential
 from fakes.gallery import FakeGallery
 from fakes.server import TestTLS
 from rjsync.accounts import open_account
-from rjsync.accounts.azure import AzureSettings
-
-SUBSCRIPTION = "6d3f1c2a-1b2c-4d5e-8f90-123456789abc"
-GROUP = "rg-realmjoin"
-NAME = "aa-realmjoin-test"
-ARM_ID = (f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/"
-          f"Microsoft.Automation/automationAccounts/{NAME}")
-
-#: No waiting in tests: polls at once, imports paced over a tiny window, tiny retry backoff.
-FAST = AzureSettings(polling_interval=0, provisioning_poll_interval=0, import_window=0.2,
-                     retry_backoff_factor=0.001, retry_backoff_max=0.01, read_timeout=10)
-
+from account_support import ARM_ID, FAST, GROUP, NAME, SUBSCRIPTION
 
 @pytest.fixture(scope="session")
 def tls(tmp_path_factory):

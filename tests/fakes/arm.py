@@ -141,6 +141,7 @@ class ArmEmulator:
             self.lro_retry_after: str | None = None  # e.g. "1"; sent on 202s
             self.lro_retry_after_ms: str | None = None
             self.provisioning_steps = 3
+            self.import_failures: dict[str, str] = {}  # module name (lower) -> the service's error text
             self._operations: dict[str, int] = {}
             self._ids = itertools.count(1)
         self.server.clear_faults()
@@ -465,6 +466,8 @@ class ArmEmulator:
                                  f"module of name {pkg.id}, as the module structure was invalid. The required "
                                  f"module '{dep}' with version '{minimum}' was not loaded.")
                         break
+            if name.lower() in self.import_failures:
+                error = self.import_failures[name.lower()]
             created = module is None
             steps = IMPORT_STEPS[1: 1 + self.provisioning_steps] + ["Failed" if error else "Succeeded"]
             module = FakeModule(module.name if module else name, pkg.version if pkg else link.get("version"),

@@ -1,0 +1,13 @@
+"""Constants shared by the account tests and their fixtures."""
+
+from rjsync.accounts.azure import AzureSettings
+
+SUBSCRIPTION = "6d3f1c2a-1b2c-4d5e-8f90-123456789abc"
+GROUP = "rg-realmjoin"
+NAME = "aa-realmjoin-test"
+ARM_ID = (f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/"
+          f"Microsoft.Automation/automationAccounts/{NAME}")
+
+#: No waiting in tests: polls at once, imports paced over a tiny window, tiny retry backoff.
+FAST = AzureSettings(polling_interval=0, provisioning_poll_interval=0, import_window=0.2,
+                     retry_backoff_factor=0.001, retry_backoff_max=0.01, read_timeout=10)
