@@ -352,7 +352,7 @@ def test_azure_account_paces_module_imports_to_the_service_limit(open_azure, arm
 
     stamps = [r.time for r in arm.server.requests("PUT", "/modules/")]
     assert len(stamps) == 7
-    assert all(later - earlier >= 0.39 for earlier, later in zip(stamps, stamps[5:]))
+    assert all(later - earlier >= 0.3 for earlier, later in zip(stamps, stamps[5:]))  # not ~10 ms
 
 
 def test_azure_account_ensure_runtime_environment_creates_powershell_74(azure_account, arm):

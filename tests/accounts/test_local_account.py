@@ -1,0 +1,93 @@
+"""The directory account's own promises: its layout, atomic writes, and a lock two processes share."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+
+import pytest
+from filelock import FileLock
+
+from rjsync.accounts import ModuleImport, RunbookWrite, open_account
+from rjsync.accounts.local import LocalAccount
+from rjsync.errors import AccountError
+
+
+def test_local_account_layout_is_script_and_metadata_beside_it(tmp_path):
+    account = open_account(f"local:{tmp_path}")
+
+    account.write_runbook(RunbookWrite("rjgit-org_general_x", b"Write-Output 1", description="X.",
+                                       tags={"a": "b"}, receipt={"rjsync.sha256": "s"}))
+    account.import_module(ModuleImport("Az.Accounts", "2.13.2"))
+
+    assert (tmp_path / "runbooks" / "rjgit-org_general_x.ps1").read_bytes() == b"Write-Output 1"
+    meta = json.loads((tmp_path / "runbooks" / "rjgit-org_general_x.meta.json").read_text())
+    assert {k: meta[k] for k in ("runbook_type", "runtime_environment", "description", "tags", "state")} == {
+        "runbook_type": "PowerShell", "runtime_environment": None, "description": "X.",
+        "tags": {"a": "b", "rjsync.sha256": "s"}, "state": "Published"}
+    modules = json.loads((tmp_path / "modules.json").read_text())
+    assert modules["modules"]["az.accounts"]["version"] == "2.13.2"
+
+
+def test_local_account_leaves_no_temporary_files(tmp_path):
+    account = open_account(f"local:{tmp_path}")
+
+    for i in range(3):
+        account.write_runbook(RunbookWrite("rjgit-org_general_x", f"v{i}".encode()))
+
+    assert sorted(p.name for p in (tmp_path / "runbooks").iterdir()) == [
+        "rjgit-org_general_x.meta.json", "rjgit-org_general_x.ps1"]
+
+
+def test_local_account_hand_made_script_is_a_customer_runbook_modified_at_its_mtime(tmp_path):
+    (tmp_path / "runbooks").mkdir()
+    script = tmp_path / "runbooks" / "user_general_my-runbook.ps1"
+    script.write_bytes(b"Write-Output 'mine'")
+
+    live = open_account(f"local:{tmp_path}").snapshot().runbook("user_general_my-runbook")
+
+    assert (live.runbook_type, live.state, dict(live.tags)) == ("PowerShell", "Published", {})
+    assert live.last_modified.timestamp() == pytest.approx(script.stat().st_mtime)
+
+
+def test_local_account_that_is_a_file_is_a_sentence(tmp_path):
+    (tmp_path / "account").write_text("")
+
+    with pytest.raises(AccountError) as caught:
+        open_account(f"local:{tmp_path / 'account'}")
+
+    assert str(caught.value) == f"The directory account '{tmp_path / 'account'}' is a file, not a folder."
+
+
+def test_local_account_locked_by_another_process_is_a_sentence(tmp_path):
+    account = LocalAccount(tmp_path, lock_timeout=0.1)
+
+    with FileLock(tmp_path / ".rjsync.lock"):
+        with pytest.raises(AccountError) as caught:
+            account.snapshot()
+
+    assert str(caught.value) == (
+        f"The directory account '{tmp_path}' is locked by another rjsync process (waited 0.1 s for "
+        f"{tmp_path / '.rjsync.lock'})."
+    )
+
+
+def _import_many(path: str, prefix: str) -> None:
+    account = LocalAccount(path)
+    for i in range(15):
+        account.import_module(ModuleImport(f"{prefix}.Module{i}", "1.0.0"))
+        account.write_runbook(RunbookWrite(f"rjgit-org_{prefix}_runbook-{i}", prefix.encode()))
+
+
+def test_local_account_two_processes_lose_no_update(tmp_path):
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_import_many, args=(str(tmp_path), p)) for p in ("A", "B")]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+
+    assert [w.exitcode for w in workers] == [0, 0]
+    snapshot = LocalAccount(tmp_path).snapshot()
+    assert len(snapshot.modules) == 30
+    assert len(snapshot.runbooks) == 30
