@@ -50,6 +50,7 @@ from rjsync.accounts.base import (
     ModuleImport,
     RunbookWrite,
     Snapshot,
+    check_environment_name,
     check_owned,
     check_write,
     trim_description,
@@ -227,6 +228,7 @@ class AzureAccount:
     def ensure_runtime_environment(
         self, name: str = RJ_RUNTIME_ENVIRONMENT, *, language: str = "PowerShell", version: str = "7.4"
     ) -> LiveRuntimeEnvironment:
+        check_environment_name(name)
         location = self._account_location()
         c, rg, acc = self._client, self._rg, self._name
         try:

@@ -191,6 +191,17 @@ def check_name(name: str) -> None:
         )
 
 
+_ENVIRONMENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._-]*$")
+
+
+def check_environment_name(name: str) -> None:
+    if not _ENVIRONMENT_NAME.match(name):
+        raise AccountError(
+            f"'{name}' is not a valid runtime environment name: use letters, digits, '.', '_' and '-', "
+            "starting with a letter."
+        )
+
+
 def check_write(spec: RunbookWrite, prefix: str) -> None:
     """Every check a runbook write passes before it touches the account."""
     check_owned(spec.name, prefix, "write")

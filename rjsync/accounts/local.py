@@ -38,7 +38,7 @@ from rjsync.accounts.base import (
     ModuleImport,
     RunbookWrite,
     Snapshot,
-    check_name,
+    check_environment_name,
     check_owned,
     check_write,
     trim_description,
@@ -132,7 +132,7 @@ class LocalAccount:
     def ensure_runtime_environment(
         self, name: str = "RJ-PowerShell-7.4", *, language: str = "PowerShell", version: str = "7.4"
     ) -> LiveRuntimeEnvironment:
-        check_name(name.replace(".", "-"))
+        check_environment_name(name)
         with self._locked():
             state = self._read_modules()
             environments = self._environments(state)

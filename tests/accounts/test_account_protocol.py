@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rjsync.accounts import ModuleImport, RunbookWrite
+from rjsync.accounts import Account, ModuleImport, RunbookWrite
 from rjsync.errors import AccountError, OwnershipError
 
 SCRIPT = b"\xef\xbb\xbf<#\r\n.SYNOPSIS\r\n  Reset a password.\r\n#>\r\nparam([string] $UserName)\r\n"
@@ -14,6 +14,21 @@ SCRIPT = b"\xef\xbb\xbf<#\r\n.SYNOPSIS\r\n  Reset a password.\r\n#>\r\nparam([st
 def write(account, name="rjgit-user_security_reset-password", content=SCRIPT, **fields):
     fields.setdefault("description", "Reset a password.")
     return account.write_runbook(RunbookWrite(name, content, **fields))
+
+
+def test_account_implements_the_protocol(account):
+    assert isinstance(account, Account)
+    assert account.owned_prefix == "rjgit-"
+
+
+def test_account_ensure_runtime_environment_refuses_a_bad_name_before_any_io(account):
+    with pytest.raises(AccountError) as caught:
+        account.ensure_runtime_environment("RJ PowerShell/7.4")
+
+    assert str(caught.value) == (
+        "'RJ PowerShell/7.4' is not a valid runtime environment name: use letters, digits, '.', '_' and "
+        "'-', starting with a letter."
+    )
 
 
 def test_account_snapshot_of_a_new_account_lists_the_builtin_runtime_environments(account):
