@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import trustme
+from hypothesis import given
+from hypothesis import strategies as st
 from azure.identity import (
     AzureCliCredential,
     CertificateCredential,
@@ -14,7 +16,7 @@ from azure.identity import (
 )
 
 from account_support import ARM_ID, GROUP, NAME, SUBSCRIPTION
-from rjsync.accounts import open_account, parse_arm_id
+from rjsync.accounts import ArmId, open_account, parse_arm_id
 from rjsync.accounts.azure import AzureAccount
 from rjsync.accounts.credentials import make_credential, resolve_cloud
 from rjsync.accounts.local import LocalAccount
@@ -208,3 +210,14 @@ def test_resolve_cloud_refuses_what_it_cannot_use(cloud, endpoint, message):
         resolve_cloud(cloud, endpoint)
 
     assert str(caught.value) == message
+
+
+@given(
+    subscription=st.uuids().map(str),
+    group=st.from_regex(r"[-\w.()]{0,89}[-\w()]", fullmatch=True).filter(lambda g: g.isascii()),
+    account=st.from_regex(r"[A-Za-z][A-Za-z0-9-]{4,48}[A-Za-z0-9]", fullmatch=True),
+)
+def test_parse_arm_id_reads_back_every_valid_id(subscription, group, account):
+    arm_id = ArmId(subscription, group, account)
+
+    assert parse_arm_id(str(arm_id)) == arm_id
