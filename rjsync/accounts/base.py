@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Mapping, Protocol, runtime_checkable
 
 from rjsync.errors import AccountError, OwnershipError
+from rjsync.versions import version_key  # noqa: F401  (re-exported for the adapters)
 
 #: Runbooks whose name starts with this prefix (case-insensitive) belong to rjsync.
 OWNED_PREFIX = "rjgit-"
@@ -235,20 +236,6 @@ def type_change_error(name: str, old: str, new: str) -> AccountError:
         f"Runbook '{name}' is a {old} runbook and cannot become a {new} runbook in place: delete it "
         "and create it again (its job schedules and webhooks are lost)."
     )
-
-
-def version_key(version: str | None) -> tuple:
-    """Order PowerShell module versions ("2.13.2", "3.0.0-preview1"); None sorts first."""
-    if not version:
-        return ((-1,),)
-    main, _, pre = version.partition("-")
-    numbers = []
-    for part in main.split("."):
-        numbers.append(int(part) if part.isdigit() else -1)
-    while len(numbers) < 4:
-        numbers.append(0)
-    # a prerelease sorts before its release
-    return (tuple(numbers), 0 if pre else 1, pre)
 
 
 def _find(items, name: str):

@@ -23,6 +23,7 @@ from rjsync.catalog.model import (
 )
 from rjsync.catalog.powershell import parse_script
 from rjsync.catalog.text import decode, text_sha256
+from rjsync.versions import version_key
 
 _CUSTOMIZATION = re.compile(r"RunbookCustomization\s*:", re.IGNORECASE)
 
@@ -273,15 +274,6 @@ def _drop_collisions(runbooks: list[Runbook], found: list[Diagnostic]) -> list[R
                 f"{paths} all map to the runbook {name!r} (Azure names ignore case); "
                 "none of them is synced until one is renamed"))
     return kept
-
-
-def version_key(version: str) -> tuple:
-    parts = []
-    for piece in re.split(r"[.\-+]", version):
-        parts.append((0, int(piece), "") if piece.isdigit() else (1, 0, piece))
-    while parts and parts[-1] == (0, 0, ""):
-        parts.pop()
-    return tuple(parts)
 
 
 def _module_union(runbooks: list[Runbook], found: list[Diagnostic]) -> tuple[ModuleNeed, ...]:
