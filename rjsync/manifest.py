@@ -1,0 +1,360 @@
+"""Manifests: one YAML file per automation account, read into ``SyncSettings``.
+
+A manifest names where runbooks come from, which account they go to, and the policy and
+Azure options of the sync::
+
+    source:
+      path: ../runbooks          # or url: https://github.com/org/runbooks.git
+      ref: main                  # optional branch, tag or commit
+    target: local:../account     # or an automation account's ARM id
+    policy: {prefix: rjgit-, max_deletions: 10}
+    azure: {auth: default, cloud: public}
+    concurrency: 8
+
+Reading is strict: an unknown key, a duplicate key or a value of the wrong kind is an error
+that names the file, the line and the dotted key (``acme.yaml:7: policy.max_deletions: ...``).
+Relative paths (``source.path``, the folder of a ``local:`` target) are relative to the
+manifest's own folder. The schema is a table of key -> checker, walked over the composed YAML
+nodes so every value keeps its line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from rjsync.accounts import ARM_ID_FORM, parse_arm_id
+from rjsync.accounts.base import check_environment_name
+from rjsync.accounts.credentials import AUTH_KINDS, CLOUDS
+from rjsync.engine.policy import (
+    CLASSIC,
+    DEFAULT_CONCURRENCY,
+    AzureOptions,
+    Policy,
+    SourceSpec,
+    SyncSettings,
+)
+from rjsync.errors import AccountError, ManifestError, SourceError
+from rjsync.source import check_ref, check_url
+
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+
+_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+_SOURCE_FORM = ("add source: {url: https://host/org/runbooks.git} for a git repository, "
+                "or source: {path: ./runbooks} for a folder")
+_TARGET_FORM = (f"add target: local:PATH for a directory account, or target: {ARM_ID_FORM} "
+                "for an automation account")
+
+
+def load_manifest(path: str | os.PathLike) -> SyncSettings:
+    """Read and validate the manifest at ``path``; raise ``ManifestError`` naming what is wrong."""
+    shown = os.fspath(path)
+    text = _read(shown)
+    try:
+        loader = yaml.SafeLoader(text)
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"{shown}:{mark.line + 1}" if mark else shown
+        problem = err.problem or err.context
+        if err.context and problem.startswith("but "):  # "expected a single document ..., but ..."
+            problem = f"{err.context}, {problem}"
+        raise ManifestError(f"{where}: not valid YAML: {problem}.") from None
+    except yaml.reader.ReaderError as err:
+        line = text.count("\n", 0, err.position) + 1
+        raise ManifestError(f"{shown}:{line}: not valid YAML: {err.reason} "
+                            f"(character #x{err.character:04x}).") from None
+    if root is None or root.tag == _NULL:
+        raise ManifestError(f"{shown}: the manifest is empty; it needs at least 'source' and "
+                            "'target'.")
+    reader = _Reader(shown, Path(shown).absolute().parent, loader)
+    values = _section(_TOP)(reader, root, "")
+    for key, form in (("source", _SOURCE_FORM), ("target", _TARGET_FORM)):
+        if key not in values:
+            raise ManifestError(f"{shown}: '{key}' is missing: {form}.")
+    return SyncSettings(
+        source=values["source"],
+        target=values["target"],
+        policy=Policy(**values.get("policy", {})),
+        azure=AzureOptions(**values.get("azure", {})),
+        concurrency=values.get("concurrency", DEFAULT_CONCURRENCY),
+        name=Path(shown).stem,
+        manifest=shown,
+    )
+
+
+def _read(shown: str) -> str:
+    if os.path.isdir(shown):
+        raise ManifestError(f"The manifest '{shown}' is a folder; name a .yaml file in it.")
+    try:
+        data = Path(shown).read_bytes()
+    except FileNotFoundError:
+        raise ManifestError(f"The manifest '{shown}' does not exist.") from None
+    except OSError as err:
+        raise ManifestError(f"Cannot read the manifest '{shown}': {err.strerror or err}.") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise ManifestError(f"{shown}:{line}: not UTF-8 text; save the manifest as UTF-8.") \
+            from None
+
+
+def _error(shown: str, line: int, key: str, message: str) -> ManifestError:
+    """``file:line: key: message.``; no key for the top level, no period after a question."""
+    label = f"{key}: " if key else ""
+    end = "" if message.endswith("?") else "."
+    return ManifestError(f"{shown}:{line}: {label}{message}{end}")
+
+
+class _Reader:
+    """What the checkers share: the file name for messages, its folder, and the YAML loader."""
+
+    def __init__(self, shown: str, folder: Path, loader: yaml.SafeLoader) -> None:
+        self.shown = shown
+        self.folder = folder
+        self.loader = loader
+
+    def fail(self, node: yaml.Node, key: str, message: str) -> ManifestError:
+        return _error(self.shown, node.start_mark.line + 1, key, message)
+
+    def value(self, node: yaml.ScalarNode) -> Any:
+        return self.loader.construct_object(node, deep=True)
+
+    def resolve(self, path: str) -> str:
+        return os.path.normpath(self.folder / os.path.expanduser(path))
+
+
+Checker = Callable[[_Reader, yaml.Node, str], Any]
+
+
+def _describe(node: yaml.Node) -> str:
+    """What a node holds, for 'got ...' in messages."""
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    if node.tag == _NULL:
+        return "nothing"
+    if node.tag == _STR:
+        return repr(node.value)
+    kind = {_INT: "number", _FLOAT: "number", _BOOL: "boolean"}.get(node.tag, node.tag)
+    return f"{node.value} (a {kind})"
+
+
+def _scalar(reader: _Reader, node: yaml.Node, key: str, tag: str, expected: str) -> Any:
+    if not isinstance(node, yaml.ScalarNode) or node.tag != tag:
+        raise reader.fail(node, key, f"expected {expected}, got {_describe(node)}")
+    return reader.value(node)
+
+
+# --------------------------------------------------------------------------- checkers
+
+
+def _text(pattern: re.Pattern | None = None, rule: str = "") -> Checker:
+    """A non-empty string; with ``pattern``, one that matches it (``rule`` says how)."""
+
+    def check(reader: _Reader, node: yaml.Node, key: str) -> str:
+        value = _scalar(reader, node, key, _STR, "text")
+        if not value.strip():
+            raise reader.fail(node, key, "must not be empty")
+        if pattern and not pattern.match(value):
+            raise reader.fail(node, key, f"{value!r} is not allowed: {rule}")
+        return value
+
+    return check
+
+
+def _whole(minimum: int, maximum: int | None = None) -> Checker:
+    expected = (f"a whole number >= {minimum}" if maximum is None
+                else f"a whole number from {minimum} to {maximum}")
+
+    def check(reader: _Reader, node: yaml.Node, key: str) -> int:
+        value = _scalar(reader, node, key, _INT, expected)
+        if value < minimum or (maximum is not None and value > maximum):
+            raise reader.fail(node, key, f"expected {expected}, got {value}")
+        return value
+
+    return check
+
+
+def _flag(reader: _Reader, node: yaml.Node, key: str) -> bool:
+    return _scalar(reader, node, key, _BOOL, "true or false")
+
+
+def _choice(options) -> Checker:
+    def check(reader: _Reader, node: yaml.Node, key: str) -> str:
+        value = _text()(reader, node, key)
+        if value.lower() not in options:
+            raise reader.fail(node, key, f"unknown value {value!r} (choose one of "
+                                         f"{', '.join(options)}){_did_you_mean(value, options)}")
+        return value.lower()
+
+    return check
+
+
+def _names(item: Checker, *, empty_ok: bool) -> Checker:
+    """A list of strings, each passing ``item``; a tuple of them."""
+
+    def check(reader: _Reader, node: yaml.Node, key: str) -> tuple[str, ...]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise reader.fail(node, key, f"expected a list, got {_describe(node)}")
+        if not node.value and not empty_ok:
+            raise reader.fail(node, key, "must list at least one name")
+        return tuple(item(reader, child, f"{key}[{index}]")
+                     for index, child in enumerate(node.value))
+
+    return check
+
+
+def _context(reader: _Reader, node: yaml.Node, key: str) -> str:
+    value = _text()(reader, node, key)
+    if value in (".", "..") or "/" in value or "\\" in value:
+        raise reader.fail(node, key, f"{value!r} is not a folder name: give a top-level folder "
+                                     "of the source, like user")
+    return value
+
+
+def _runtime(reader: _Reader, node: yaml.Node, key: str) -> str:
+    value = _text()(reader, node, key)
+    if value.lower() != CLASSIC:
+        try:
+            check_environment_name(value)
+        except AccountError as err:
+            raise reader.fail(node, key, err.message.rstrip(".")) from None
+    return value
+
+
+def _ref(reader: _Reader, node: yaml.Node, key: str) -> str:
+    """A branch, tag or commit. An unquoted commit like 1234567 is an int in YAML: keep its
+    text as written (so 0123456 stays 0123456); a float or boolean is refused."""
+    if isinstance(node, yaml.ScalarNode) and node.tag == _INT:
+        value = node.value
+    else:
+        if isinstance(node, yaml.ScalarNode) and node.tag in (_FLOAT, _BOOL):
+            raise reader.fail(node, key, f"expected a branch, tag or commit, got "
+                                         f"{_describe(node)}; quote it: ref: '{node.value}'")
+        value = _text()(reader, node, key)
+    return _source_check(reader, node, key, check_ref, value)
+
+
+def _url(reader: _Reader, node: yaml.Node, key: str) -> str:
+    return _source_check(reader, node, key, check_url, _text()(reader, node, key))
+
+
+def _source_check(reader: _Reader, node: yaml.Node, key: str, check, value: str) -> str:
+    try:
+        check(value)
+    except SourceError as err:
+        raise reader.fail(node, key, err.message.rstrip(".")) from None
+    return value
+
+
+def _path(reader: _Reader, node: yaml.Node, key: str) -> str:
+    return reader.resolve(_text()(reader, node, key))
+
+
+def _target(reader: _Reader, node: yaml.Node, key: str) -> str:
+    value = _text()(reader, node, key).strip()
+    if value.lower().startswith("local:"):
+        folder = value[len("local:"):]
+        if not folder.strip():
+            raise reader.fail(node, key, "'local:' names no folder; use local:PATH, e.g. "
+                                         "local:./account")
+        return "local:" + reader.resolve(folder)
+    if not value.startswith("/") and "://" not in value:  # a URL gets parse_arm_id's hint
+        raise reader.fail(node, key, f"expected local:PATH for a directory account or an "
+                                     f"automation account's ARM id ({ARM_ID_FORM}), got {value!r}")
+    try:
+        parse_arm_id(value)
+    except AccountError as err:
+        raise reader.fail(node, key, err.message.rstrip(".")) from None
+    return value
+
+
+def _source(reader: _Reader, node: yaml.Node, key: str) -> SourceSpec:
+    values = _section(_SOURCE)(reader, node, key)
+    given = [k for k in ("url", "path") if k in values]
+    if len(given) != 1:
+        why = "not both" if given else "one is needed"
+        raise reader.fail(node, key, f"give either url (a git repository) or path (a folder or "
+                                     f"local git repository), {why}")
+    return SourceSpec(location=values[given[0]], ref=values.get("ref"))
+
+
+def _section(fields: dict[str, Checker]) -> Checker:
+    """A mapping whose keys are ``fields``; a dict of the checked values of the keys given.
+    An empty section (``policy:`` with every line commented out) is an empty mapping."""
+
+    def check(reader: _Reader, node: yaml.Node, key: str) -> dict[str, Any]:
+        if isinstance(node, yaml.ScalarNode) and node.tag == _NULL and key:
+            return {}
+        if not isinstance(node, yaml.MappingNode):
+            raise reader.fail(node, key, f"expected a mapping with the keys {', '.join(fields)}, "
+                                         f"got {_describe(node)}")
+        values: dict[str, Any] = {}
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            name = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            line = key_node.start_mark.line + 1
+            if name in first_line:
+                raise _error(reader.shown, line, key, f"duplicate key {name!r} (first given on "
+                                                      f"line {first_line[name]})")
+            if name is None:
+                raise _error(reader.shown, line, key,
+                             f"a key must be a name, got {_describe(key_node)}")
+            if name not in fields:
+                raise _error(reader.shown, line, key, f"unknown key {name!r} (known keys: "
+                                                      f"{', '.join(fields)})"
+                                                      f"{_did_you_mean(name or '', fields)}")
+            first_line[name] = line
+            values[name] = fields[name](reader, value_node, f"{key}.{name}" if key else name)
+        return values
+
+    return check
+
+
+def _did_you_mean(word: str, options) -> str:
+    close = difflib.get_close_matches(word.lower(), list(options), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+# --------------------------------------------------------------------------- the schema
+
+_SOURCE: dict[str, Checker] = {"url": _url, "path": _path, "ref": _ref}
+
+_POLICY: dict[str, Checker] = {
+    "prefix": _text(_PREFIX, "use letters, digits, '_' and '-', starting with a letter"),
+    "contexts": _names(_context, empty_ok=False),
+    "exclude": _names(_text(), empty_ok=True),
+    "runtime": _runtime,
+    "max_deletions": _whole(0),
+    "modules": _flag,
+    "keep_drifted": _flag,
+}
+
+_AZURE: dict[str, Checker] = {
+    "auth": _choice(AUTH_KINDS),
+    "client_id": _text(),
+    "cloud": _choice(tuple(CLOUDS)),
+    "arm_endpoint": _text(re.compile(r"^https://", re.IGNORECASE),
+                          "use an https:// URL (tokens are never sent over plain HTTP)"),
+}
+
+_TOP: dict[str, Checker] = {
+    "source": _source,
+    "target": _target,
+    "policy": _section(_POLICY),
+    "azure": _section(_AZURE),
+    "concurrency": _whole(1, 64),
+}

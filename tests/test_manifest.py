@@ -1,0 +1,301 @@
+"""Manifests: the demo, defaults, relative paths, and the exact message of every refusal."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from rjsync.engine.policy import AzureOptions, Policy, SourceSpec, SyncSettings
+from rjsync.errors import ManifestError
+from rjsync.manifest import load_manifest
+
+REPO = Path(__file__).resolve().parent.parent
+ARM_ID = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/"
+          "Microsoft.Automation/automationAccounts/acme-automation")
+MINIMAL = "source:\n  path: runbooks\ntarget: local:account\n"
+
+
+@pytest.fixture
+def write(tmp_path):
+    """Write a manifest acme.yaml into tmp_path/manifests and return its path."""
+
+    def write(text: str, name: str = "acme.yaml") -> Path:
+        path = tmp_path / "manifests" / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+def error(path: Path) -> str:
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(path)
+    return str(caught.value)
+
+
+# --------------------------------------------------------------------------- what loads
+
+
+def test_manifest_demo_loads_and_points_at_the_repository_runbooks():
+    settings = load_manifest(REPO / "manifests" / "demo.yaml")
+    assert settings.source == SourceSpec(location=str(REPO / "runbooks"), ref=None)
+    assert os.path.isdir(settings.source.location)
+    assert settings.target == f"local:{REPO / '.rjsync-demo' / 'account'}"
+    assert settings.policy == Policy(runtime="RJ-PowerShell-7.4", max_deletions=10)
+    assert settings.name == "demo"
+
+
+def test_manifest_defaults_come_from_the_dataclasses(write):
+    path = write(MINIMAL)
+    folder = path.parent
+    assert load_manifest(path) == SyncSettings(
+        source=SourceSpec(location=str(folder / "runbooks")),
+        target=f"local:{folder / 'account'}",
+        policy=Policy(),
+        azure=AzureOptions(),
+        concurrency=8,
+        name="acme",
+        manifest=str(path),
+    )
+
+
+def test_manifest_every_key_is_read(write):
+    path = write(f"""\
+source:
+  url: https://github.com/realmjoin/realmjoin-runbooks.git
+  ref: v1.2
+target: {ARM_ID}
+policy:
+  prefix: acme-
+  contexts: [user, org]
+  exclude: ["acme-org_internal_*"]
+  runtime: classic
+  max_deletions: 0
+  modules: false
+  keep_drifted: true
+azure:
+  auth: Managed-Identity
+  client_id: 11111111-1111-1111-1111-111111111111
+  cloud: usgovernment
+  arm_endpoint: https://management.example.test/
+concurrency: 64
+""")
+    settings = load_manifest(path)
+    assert settings.source == SourceSpec(
+        "https://github.com/realmjoin/realmjoin-runbooks.git", "v1.2")
+    assert settings.target == ARM_ID
+    assert settings.policy == Policy("acme-", ("user", "org"), ("acme-org_internal_*",), "classic",
+                                     0, False, True)
+    assert settings.azure == AzureOptions(
+        "managed-identity", "11111111-1111-1111-1111-111111111111", "usgovernment",
+        "https://management.example.test/")
+    assert settings.concurrency == 64
+
+
+def test_manifest_relative_paths_resolve_against_the_manifest_folder(write, tmp_path, monkeypatch):
+    path = write("source: {path: ../runbooks}\ntarget: local:../accounts/acme\n")
+    monkeypatch.chdir(tmp_path / "manifests")
+    settings = load_manifest("acme.yaml")  # a relative manifest path, too
+    assert settings.source.location == str(tmp_path / "runbooks")
+    assert settings.target == f"local:{tmp_path / 'accounts' / 'acme'}"
+    assert settings.manifest == "acme.yaml"
+    assert path.exists()
+
+
+def test_manifest_absolute_paths_and_urls_are_kept(write, tmp_path):
+    path = write(f"source: {{path: {tmp_path / 'src'}}}\ntarget: local:{tmp_path / 'acct'}\n")
+    settings = load_manifest(path)
+    assert settings.source.location == str(tmp_path / "src")
+    assert settings.target == f"local:{tmp_path / 'acct'}"
+    url = "git@github.com:realmjoin/realmjoin-runbooks.git"
+    settings = load_manifest(write(f"source: {{url: '{url}'}}\ntarget: local:a\n"))
+    assert settings.source.location == url
+
+
+def test_manifest_int_ref_is_accepted_as_the_text_written(write):
+    manifest = "source: {{url: https://h/r.git, ref: {}}}\ntarget: local:a\n"
+    assert load_manifest(write(manifest.format("1234567"))).source.ref == "1234567"
+    # YAML 1.1 reads 0123456 as an octal number; the ref is what was written
+    assert load_manifest(write(manifest.format("0123456"))).source.ref == "0123456"
+
+
+def test_manifest_empty_sections_keep_the_defaults(write):
+    path = write(MINIMAL + "policy:\n  # max_deletions: 3\nazure:\n")
+    settings = load_manifest(path)
+    assert (settings.policy, settings.azure) == (Policy(), AzureOptions())
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+def test_manifest_unknown_key_suggests_the_closest(write):
+    path = write(MINIMAL + "polcy:\n  prefix: x-\n")
+    assert error(path) == (
+        f"{path}:4: unknown key 'polcy' (known keys: source, target, policy, azure, concurrency); "
+        "did you mean 'policy'?"
+    )
+
+
+def test_manifest_unknown_key_without_a_close_one(write):
+    path = write(MINIMAL + "policy:\n  prefix: x-\n  color: blue\n")
+    assert error(path) == (
+        f"{path}:6: policy: unknown key 'color' (known keys: prefix, contexts, exclude, runtime, "
+        "max_deletions, modules, keep_drifted)."
+    )
+
+
+def test_manifest_wrong_type_names_line_and_key(write):
+    path = write(MINIMAL + "policy:\n  prefix: x-\n  max_deletions: ten\n")
+    assert error(path) == (
+        f"{path}:6: policy.max_deletions: expected a whole number >= 0, got 'ten'.")
+
+
+def test_manifest_bool_is_not_a_number_for_max_deletions(write):
+    path = write(MINIMAL + "policy:\n  max_deletions: true\n")
+    assert error(path) == (
+        f"{path}:5: policy.max_deletions: expected a whole number >= 0, got true (a boolean)."
+    )
+
+
+def test_manifest_concurrency_out_of_range(write):
+    path = write(MINIMAL + "concurrency: 65\n")
+    assert error(path) == f"{path}:4: concurrency: expected a whole number from 1 to 64, got 65."
+
+
+def test_manifest_missing_source(write):
+    path = write("target: local:account\n")
+    assert error(path) == (
+        f"{path}: 'source' is missing: add source: {{url: https://host/org/runbooks.git}} for a "
+        "git repository, or source: {path: ./runbooks} for a folder."
+    )
+
+
+def test_manifest_missing_target(write):
+    path = write("source:\n  path: runbooks\n")
+    assert error(path) == (
+        f"{path}: 'target' is missing: add target: local:PATH for a directory account, or target: "
+        "/subscriptions/<subscription-id>/resourceGroups/<group>/providers/Microsoft.Automation/"
+        "automationAccounts/<account> for an automation account."
+    )
+
+
+def test_manifest_url_and_path_both_given(write):
+    path = write("target: local:a\nsource:\n  url: https://h/r.git\n  path: runbooks\n")
+    assert error(path) == (
+        f"{path}:3: source: give either url (a git repository) or path (a folder or local git "
+        "repository), not both."
+    )
+
+
+def test_manifest_neither_url_nor_path(write):
+    path = write("target: local:a\nsource:\n  ref: main\n")
+    assert error(path) == (
+        f"{path}:3: source: give either url (a git repository) or path (a folder or local git "
+        "repository), one is needed."
+    )
+
+
+def test_manifest_duplicate_key(write):
+    path = write(MINIMAL + "policy:\n  prefix: a-\n  modules: true\n  prefix: b-\n")
+    assert error(path) == f"{path}:7: policy: duplicate key 'prefix' (first given on line 5)."
+
+
+def test_manifest_yaml_syntax_error(write):
+    path = write(MINIMAL + "policy:\n  prefix: a-\n   modules: true\n")
+    assert error(path) == f"{path}:6: not valid YAML: mapping values are not allowed here."
+    path = write(MINIMAL + "---\nconcurrency: 2\n")
+    assert error(path) == (
+        f"{path}:4: not valid YAML: expected a single document in the stream, but found another "
+        "document."
+    )
+
+
+def test_manifest_empty_file(write):
+    path = write("# nothing yet\n")
+    assert error(path) == f"{path}: the manifest is empty; it needs at least 'source' and 'target'."
+
+
+def test_manifest_top_level_not_a_mapping(write):
+    path = write("- source\n- target\n")
+    assert error(path) == (
+        f"{path}:1: expected a mapping with the keys source, target, policy, azure, concurrency, "
+        "got a list."
+    )
+
+
+def test_manifest_missing_file_or_folder(tmp_path):
+    missing = tmp_path / "nope.yaml"
+    assert error(missing) == f"The manifest '{missing}' does not exist."
+    assert error(tmp_path) == f"The manifest '{tmp_path}' is a folder; name a .yaml file in it."
+
+
+def test_manifest_bad_auth_kind(write):
+    path = write(MINIMAL + "azure:\n  auth: managed-identiy\n")
+    assert error(path) == (
+        f"{path}:5: azure.auth: unknown value 'managed-identiy' (choose one of default, "
+        "managed-identity, workload-identity, cli, client-secret, certificate); "
+        "did you mean 'managed-identity'?"
+    )
+
+
+def test_manifest_float_ref_must_be_quoted(write):
+    path = write("source:\n  url: https://h/r.git\n  ref: 1.10\ntarget: local:a\n")
+    assert error(path) == (
+        f"{path}:3: source.ref: expected a branch, tag or commit, got 1.10 (a number); "
+        "quote it: ref: '1.10'."
+    )
+
+
+def test_manifest_bad_values_beyond_types(write):
+    cases = {
+        "policy: {prefix: 1x-}": "policy.prefix: '1x-' is not allowed: use letters, digits, '_' "
+                                 "and '-', starting with a letter.",
+        "policy: {contexts: []}": "policy.contexts: must list at least one name.",
+        "policy: {contexts: [user, ../x]}": "policy.contexts[1]: '../x' is not a folder name: give "
+                                            "a top-level folder of the source, like user.",
+        "policy: {exclude: ['']}": "policy.exclude[0]: must not be empty.",
+        "policy: {exclude: rjgit-*}": "policy.exclude: expected a list, got 'rjgit-*'.",
+        "policy: {runtime: 7.4}": "policy.runtime: expected text, got 7.4 (a number).",
+        "azure: {cloud: mars}": "azure.cloud: unknown value 'mars' (choose one of public, china, "
+                                "usgovernment).",
+        "azure: {arm_endpoint: 'http://x'}": "azure.arm_endpoint: 'http://x' is not allowed: "
+                                             "use an https:// URL (tokens are never sent over "
+                                             "plain HTTP).",
+    }
+    for line, message in cases.items():
+        path = write(MINIMAL + line + "\n")
+        assert error(path) == f"{path}:4: {message}"
+
+
+def test_manifest_bad_target(write):
+    path = write("source: {path: r}\ntarget: acme\n")
+    assert error(path).startswith(
+        f"{path}:2: target: expected local:PATH for a directory account or an automation "
+        "account's ARM id (/subscriptions/"
+    )
+    path = write("source: {path: r}\ntarget: /subscriptions/not-a-guid/resourceGroups/rg/providers/"
+                 "Microsoft.Automation/automationAccounts/acme-automation\n")
+    assert error(path).startswith(
+        f"{path}:2: target: '/subscriptions/not-a-guid/resourceGroups/rg/providers/Microsoft."
+        "Automation/automationAccounts/acme-automation' is not an automation account's ARM id: "
+        "the subscription id 'not-a-guid' is not a GUID."
+    )
+    path = write("source: {path: r}\ntarget: 'local:'\n")
+    assert error(path) == (
+        f"{path}:2: target: 'local:' names no folder; use local:PATH, e.g. local:./account.")
+
+
+def test_manifest_unsafe_url_is_refused_with_its_line(write):
+    path = write("target: local:a\nsource:\n  url: 'ext::sh -c touch% /tmp/pwned'\n")
+    assert error(path).startswith(
+        f"{path}:3: source.url: refusing source 'ext::sh -c touch% /tmp/pwned': transport-helper")
+
+
+def test_manifest_control_character_is_not_yaml(write):
+    path = write(MINIMAL + "policy: {prefix: a\x07}\n")
+    assert error(path) == (
+        f"{path}:4: not valid YAML: special characters are not allowed (character #x0007)."
+    )
