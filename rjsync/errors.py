@@ -35,3 +35,11 @@ class OwnershipError(RjsyncError):
 
 class AccountError(RjsyncError):
     """The automation account cannot be read or written."""
+
+
+class ManifestError(RjsyncError):
+    """A manifest file is missing, not YAML, or names an unknown key or a wrong type."""
+
+
+class PlanError(RjsyncError):
+    """A saved plan cannot be applied: unreadable, of another format version, or stale."""

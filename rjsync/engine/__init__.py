@@ -1,0 +1,1 @@
+"""The sync engine: plan (pure), render (pure) and apply (writes)."""

@@ -1,0 +1,105 @@
+"""What a sync may do: the policy a manifest or the command line sets.
+
+A ``Policy`` is a plain value. The planner reads it; nothing in it is I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rjsync.accounts.base import OWNED_PREFIX, RJ_RUNTIME_ENVIRONMENT
+from rjsync.catalog.naming import DEFAULT_CONTEXTS
+
+#: ``runtime`` value for classic Windows PowerShell 5.1 runbooks (runbook type ``PowerShell``,
+#: no runtime environment, modules imported into the account).
+CLASSIC = "classic"
+
+DEFAULT_MAX_DELETIONS = 10
+DEFAULT_CONCURRENCY = 8
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How a catalog maps onto an account.
+
+    - ``prefix``: runbooks whose name starts with it (case-insensitive) are owned by the sync.
+    - ``contexts``: top-level folders of the source that hold runbooks.
+    - ``exclude``: glob patterns (``fnmatch``, case-insensitive) matched against runbook names
+      and source paths; a match is never created, updated or deleted.
+    - ``runtime``: the runtime environment synced runbooks run in (created when missing), or
+      ``classic`` for Windows PowerShell 5.1 runbooks with account modules.
+    - ``max_deletions``: more deletions than this are not applied without an explicit override.
+    - ``modules``: import and upgrade the modules the runbooks require.
+    - ``keep_drifted``: leave runbooks edited in the portal alone instead of overwriting them.
+    """
+
+    prefix: str = OWNED_PREFIX
+    contexts: tuple[str, ...] = DEFAULT_CONTEXTS
+    exclude: tuple[str, ...] = ()
+    runtime: str = RJ_RUNTIME_ENVIRONMENT
+    max_deletions: int = DEFAULT_MAX_DELETIONS
+    modules: bool = True
+    keep_drifted: bool = False
+
+    @property
+    def classic(self) -> bool:
+        return self.runtime.lower() == CLASSIC
+
+    @property
+    def runtime_environment(self) -> str | None:
+        """The runtime environment runbooks go into, or None for classic runbooks."""
+        return None if self.classic else self.runtime
+
+    def to_json(self) -> dict:
+        return {
+            "prefix": self.prefix,
+            "contexts": list(self.contexts),
+            "exclude": list(self.exclude),
+            "runtime": self.runtime,
+            "max_deletions": self.max_deletions,
+            "modules": self.modules,
+            "keep_drifted": self.keep_drifted,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Policy":
+        return cls(
+            prefix=data["prefix"],
+            contexts=tuple(data["contexts"]),
+            exclude=tuple(data["exclude"]),
+            runtime=data["runtime"],
+            max_deletions=int(data["max_deletions"]),
+            modules=bool(data["modules"]),
+            keep_drifted=bool(data["keep_drifted"]),
+        )
+
+
+@dataclass(frozen=True)
+class AzureOptions:
+    """How to reach an Azure target: identity (``auth``, ``client_id``) and cloud."""
+
+    auth: str = "default"
+    client_id: str | None = None
+    cloud: str = "public"
+    arm_endpoint: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Where runbooks come from: a folder or git repository (URL or path), and a ref."""
+
+    location: str
+    ref: str | None = None
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    """Everything one sync needs: what a manifest file holds, or the flags that replace it."""
+
+    source: SourceSpec
+    target: str
+    policy: Policy = field(default_factory=Policy)
+    azure: AzureOptions = field(default_factory=AzureOptions)
+    concurrency: int = DEFAULT_CONCURRENCY
+    name: str | None = None  # the manifest's name (its file stem), for messages and fleets
+    manifest: str | None = None  # the manifest file it came from
