@@ -57,5 +57,121 @@ def catalog_cmd(source: str, ref: str | None, fmt: str) -> None:
     sys.exit(run(source, ref=ref, fmt=fmt))
 
 
+# -- plan and apply --------------------------------------------------------------------------------
+
+
+def _source_options(f):
+    """--manifest, or --source/--ref/--target, plus the policy and Azure flags."""
+    from rjsync.accounts.credentials import AUTH_KINDS, CLOUDS
+
+    options = [
+        click.option("--manifest", metavar="FILE", type=click.Path(dir_okay=False),
+                     help="A YAML manifest naming source, target and policy (see manifests/demo.yaml)."),
+        click.option("--source", metavar="SOURCE", help="A folder, or a git URL / local repository path."),
+        click.option("--ref", metavar="REF", help="Branch, tag or commit of a git SOURCE."),
+        click.option("--target", metavar="TARGET",
+                     help="local:PATH (a directory account) or an automation account's ARM id."),
+        click.option("--prefix", metavar="PREFIX", default=None,
+                     help="Runbooks named PREFIX* are owned by the sync.  [default: rjgit-]"),
+        click.option("--context", "contexts", metavar="NAME", multiple=True,
+                     help="A top-level source folder holding runbooks; repeat for more.  "
+                          "[default: device, group, org, user]"),
+        click.option("--exclude", metavar="GLOB", multiple=True,
+                     help="Never create, update or delete runbooks whose name or path matches; repeatable."),
+        click.option("--runtime", metavar="NAME", default=None,
+                     help="Runtime environment for the runbooks (created if missing), or 'classic' for "
+                          "Windows PowerShell 5.1.  [default: RJ-PowerShell-7.4]"),
+        click.option("--modules/--no-modules", "modules", default=None,
+                     help="Import and upgrade the modules the runbooks require.  [default: --modules]"),
+        click.option("--keep-drifted", is_flag=True, default=None,
+                     help="Leave runbooks edited in the portal alone instead of overwriting them."),
+        click.option("--auth", type=click.Choice(AUTH_KINDS, case_sensitive=False), default=None,
+                     help="Azure identity for an ARM id target.  [default: default]"),
+        click.option("--client-id", metavar="ID", default=None, help="Client id of a user-assigned managed identity."),
+        click.option("--cloud", type=click.Choice(sorted(CLOUDS), case_sensitive=False), default=None,
+                     help="Azure cloud.  [default: public]"),
+        click.option("--arm-endpoint", metavar="URL", default=None, help="Resource Manager endpoint (overrides --cloud)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _settings(manifest, source, ref, target, prefix, contexts, exclude, runtime, modules, keep_drifted,
+              auth, client_id, cloud, arm_endpoint, max_deletions=None, concurrency=None):
+    from rjsync.commands.sync import settings_from
+
+    policy = {"prefix": prefix, "contexts": tuple(contexts) or None, "exclude": tuple(exclude) or None,
+              "runtime": runtime, "modules": modules, "keep_drifted": keep_drifted, "max_deletions": max_deletions}
+    azure = {"auth": auth.lower() if auth else None, "client_id": client_id,
+             "cloud": cloud.lower() if cloud else None, "arm_endpoint": arm_endpoint}
+    return settings_from(manifest=manifest, source=source, ref=ref, target=target, policy=policy, azure=azure,
+                         concurrency=concurrency)
+
+
+@cli.command("plan")
+@_source_options
+@click.option("--max-deletions", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Deletions allowed before the plan warns and apply refuses them.  [default: 10]")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True, help="text for terminals and logs, json (the contract), markdown for PRs.")
+@click.option("--out", metavar="PLANFILE", type=click.Path(dir_okay=False),
+              help="Also save the plan; 'rjsync apply PLANFILE' applies exactly it, if nothing changed since.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes, 0 when it has none.")
+def plan_cmd(fmt, out, detailed_exitcode, max_deletions, **options) -> None:
+    """Show what a sync would change in an account, without changing anything.
+
+    \b
+    Examples:
+      rjsync plan --manifest manifests/demo.yaml
+      rjsync plan --source https://github.com/realmjoin/realmjoin-runbooks.git --ref master \\
+                  --target /subscriptions/.../automationAccounts/aa-realmjoin --format markdown
+
+    Exit codes: 0 success, 1 error (including a catalog with errors), 2 changes pending
+    (only with --detailed-exitcode).
+    """
+    from rjsync.commands.sync import run_plan
+
+    settings = _settings(max_deletions=max_deletions, **options)
+    sys.exit(run_plan(settings, fmt=fmt, out=out, detailed_exitcode=detailed_exitcode))
+
+
+@cli.command("apply")
+@click.argument("planfile", required=False, type=click.Path(dir_okay=False))
+@_source_options
+@click.option("--auto-approve", is_flag=True, help="Apply without asking (needed when stdin is not a terminal).")
+@click.option("--max-deletions", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Allow up to N deletions in this run.  [default: the policy's limit, 10]")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=None, metavar="N",
+              help="Account writes running at once.  [default: 8]")
+def apply_cmd(planfile, auto_approve, max_deletions, concurrency, **options) -> None:
+    """Sync an account with its source: plan, show, confirm, apply.
+
+    With PLANFILE (from 'rjsync plan --out'), apply exactly that plan; it is refused as stale
+    when the source or the account changed since. Modules are imported first, then runbooks
+    are written, deletions come last. A failed change does not stop the others; run again to
+    finish an interrupted or partly failed apply.
+
+    Exit codes: 0 everything applied (or nothing to do), 1 an error or a change not done.
+    """
+    from rjsync.commands.sync import prepare, prepare_saved, run_apply
+
+    if planfile:
+        given = [f"--{k.replace('_', '-')}" for k, v in options.items()
+                 if v not in (None, (), False) and k not in ("auth", "client_id", "cloud", "arm_endpoint")]
+        if given:
+            raise click.UsageError(f"A saved plan carries its source, target and policy; drop {', '.join(given)}.")
+        from rjsync.engine.policy import AzureOptions, DEFAULT_CONCURRENCY
+
+        azure = AzureOptions(**{k: v for k, v in (("auth", (options["auth"] or "default").lower()),
+                                                  ("client_id", options["client_id"]),
+                                                  ("cloud", (options["cloud"] or "public").lower()),
+                                                  ("arm_endpoint", options["arm_endpoint"]))})
+        prepared = prepare_saved(planfile, azure=azure, concurrency=concurrency or DEFAULT_CONCURRENCY)
+    else:
+        prepared = prepare(_settings(max_deletions=None, concurrency=concurrency, **options))
+    sys.exit(run_apply(prepared, auto_approve=auto_approve, max_deletions=max_deletions))
+
+
 def main() -> None:
     cli(prog_name="rjsync")

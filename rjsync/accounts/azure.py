@@ -50,9 +50,11 @@ from rjsync.accounts.base import (
     ModuleImport,
     RunbookWrite,
     Snapshot,
+    SnapshotScope,
     check_environment_name,
     check_owned,
     check_write,
+    stamp_receipt,
     trim_description,
     type_change_error,
     version_key,
@@ -148,16 +150,31 @@ class AzureAccount:
 
     # -- the protocol ---------------------------------------------------------------------------
 
-    def snapshot(self) -> Snapshot:
-        self._account_location()
+    def snapshot(self, scope: SnapshotScope | None = None) -> Snapshot:
         c, rg, acc = self._client, self._rg, self._name
-        with self._errors("listing the runbooks"):
-            runbooks = [_live_runbook(rb) for rb in c.runbook.list_by_automation_account(rg, acc)]
-        with self._errors("listing the modules"):
-            modules = [_live_module(m) for m in c.module.list_by_automation_account(rg, acc)]
+        try:
+            with self._errors("listing the runbooks", not_found=ResourceNotFoundError):
+                runbooks = [_live_runbook(rb) for rb in c.runbook.list_by_automation_account(rg, acc)]
+        except ResourceNotFoundError:
+            self._forget_location()
+            self._account_location()  # says which part of the ARM id is wrong
+            raise
+        modules = []
+        if scope is None or scope.account_modules:
+            with self._errors("listing the modules"):
+                modules = [_live_module(m) for m in c.module.list_by_automation_account(rg, acc)]
         environments = []
-        with self._errors("listing the runtime environments"):
-            envs = list(c.runtime_environments.list_by_automation_account(rg, acc))
+        if scope is None or scope.environments is None:
+            with self._errors("listing the runtime environments"):
+                envs = list(c.runtime_environments.list_by_automation_account(rg, acc))
+        else:
+            envs = []
+            for name in scope.environments:
+                try:
+                    with self._errors(f"reading runtime environment '{name}'", not_found=ResourceNotFoundError):
+                        envs.append(c.runtime_environments.get(rg, acc, name))
+                except ResourceNotFoundError:
+                    pass  # missing: the plan creates it
         for env in envs:
             runtime = (env.properties.runtime if env.properties else None) or {}
             packages = []
@@ -175,7 +192,6 @@ class AzureAccount:
         )
 
     def read_content(self, name: str) -> bytes | None:
-        self._account_location()
         try:
             with self._errors(f"reading the content of runbook '{name}'", not_found=ResourceNotFoundError):
                 return b"".join(self._client.runbook.get_content(self._rg, self._name, name, stream=True))
@@ -209,7 +225,7 @@ class AzureAccount:
             c.runbook.begin_publish(rg, acc, name, retry_on_methods=_IDEMPOTENT).result()
         if spec.receipt:
             with self._errors(f"writing the receipt tags of runbook '{name}'"):
-                live = c.runbook.update(rg, acc, name, {"tags": {**spec.tags, **spec.receipt}},
+                live = c.runbook.update(rg, acc, name, {"tags": {**spec.tags, **stamp_receipt(spec.receipt)}},
                                         retry_on_methods=_IDEMPOTENT)
         else:
             with self._errors(f"reading runbook '{name}'"):
@@ -294,6 +310,10 @@ class AzureAccount:
                     ) from None
                 self._location = account.location or ""
             return self._location
+
+    def _forget_location(self) -> None:
+        with self._lock:
+            self._location = None
 
     def _modules(self, environment: str | None) -> list[LiveModule]:
         c, rg, acc = self._client, self._rg, self._name

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Mapping, Protocol, runtime_checkable
 
 from rjsync.errors import AccountError, OwnershipError
@@ -46,6 +46,11 @@ STATE_NEW, STATE_EDIT, STATE_PUBLISHED = "New", "Edit", "Published"
 
 #: Provisioning states that end a module or package import.
 SUCCEEDED, FAILED = "Succeeded", "Failed"
+
+#: Receipt tag the account stamps with the UTC time it published the content, right before it
+#: writes the receipt; the planner compares a runbook's last-modified time with it to notice
+#: content published in the portal since (drift).
+RECEIPT_TIME_TAG = "rjsync.published"
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 _BAD_TAG_NAME = re.compile(r"[<>%&\\?/]")
@@ -106,6 +111,20 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
+class SnapshotScope:
+    """What a snapshot reads besides the runbooks.
+
+    ``account_modules``: the account's modules (classic runbooks). ``environments``: the runtime
+    environments whose packages to list (missing ones are left out); None lists every runtime
+    environment with its packages. A plan reads only what it compares, which keeps a no-op plan
+    to a handful of requests.
+    """
+
+    account_modules: bool = True
+    environments: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
 class RunbookWrite:
     """What to write: the runbook, its content (uploaded verbatim), and its tags.
 
@@ -144,8 +163,8 @@ class Account(Protocol):
     target: str
     owned_prefix: str
 
-    def snapshot(self) -> Snapshot:
-        """All runbooks, modules and runtime environments (with their packages)."""
+    def snapshot(self, scope: SnapshotScope | None = None) -> Snapshot:
+        """All runbooks, and the modules and runtime environments ``scope`` asks for (default all)."""
 
     def read_content(self, name: str) -> bytes | None:
         """The published content of runbook ``name`` verbatim, or None if it has none."""
@@ -221,6 +240,12 @@ def check_write(spec: RunbookWrite, prefix: str) -> None:
                     f"Tag '{key}' on runbook '{spec.name}' is {len(value)} characters long; Azure "
                     f"allows at most {TAG_VALUE_LIMIT}."
                 )
+
+
+def stamp_receipt(receipt: Mapping[str, str]) -> dict[str, str]:
+    """The receipt tags with ``RECEIPT_TIME_TAG`` set to now (UTC, whole seconds)."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    return {**receipt, RECEIPT_TIME_TAG: now.strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
 def trim_description(text: str) -> str:

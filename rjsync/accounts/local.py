@@ -38,9 +38,11 @@ from rjsync.accounts.base import (
     ModuleImport,
     RunbookWrite,
     Snapshot,
+    SnapshotScope,
     check_environment_name,
     check_owned,
     check_write,
+    stamp_receipt,
     trim_description,
     type_change_error,
     version_key,
@@ -66,7 +68,8 @@ class LocalAccount:
 
     # -- the protocol ---------------------------------------------------------------------------
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self, scope: SnapshotScope | None = None) -> Snapshot:
+        # files are cheap to read: the whole account whatever the scope
         with self._locked():
             runbooks = tuple(
                 sorted((self._read_runbook(p) for p in self._scripts()), key=lambda r: r.name.lower())
@@ -116,7 +119,7 @@ class LocalAccount:
             self._write_meta(script, meta)
             _atomic_write(script, spec.content)
             if spec.receipt:
-                meta["tags"] = {**meta["tags"], **spec.receipt}
+                meta["tags"] = {**meta["tags"], **stamp_receipt(spec.receipt)}
                 self._write_meta(script, meta)
             return self._read_runbook(self._runbooks / f"{name}.ps1")
 
@@ -172,7 +175,8 @@ class LocalAccount:
                 return _module(current)  # never downgrade
             entry = {
                 "name": current["name"] if current else spec.name,
-                "version": spec.version,
+                # no gallery to ask which version is the newest: say so
+                "version": spec.version or "latest",
                 "provisioning_state": SUCCEEDED,
                 "error": None,
             }
@@ -236,7 +240,8 @@ class LocalAccount:
             state=meta.get("state") or STATE_PUBLISHED,
             description=meta.get("description") or "",
             tags=dict(meta.get("tags") or {}),
-            last_modified=datetime.fromisoformat(modified) if modified else mtime,
+            # a script edited by hand after rjsync wrote it counts as modified then
+            last_modified=max(datetime.fromisoformat(modified), mtime) if modified else mtime,
         )
 
     def _write_meta(self, script: Path, meta: dict) -> None:

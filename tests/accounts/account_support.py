@@ -11,3 +11,15 @@ ARM_ID = (f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/"
 #: No waiting in tests: polls at once, imports paced over a tiny window, tiny retry backoff.
 FAST = AzureSettings(polling_interval=0, provisioning_poll_interval=0, import_window=0.2,
                      retry_backoff_factor=0.001, retry_backoff_max=0.01, read_timeout=10)
+
+
+def receipt_without_stamp(tags) -> dict:
+    """The tags with the publish-time stamp taken out, after checking it is a UTC timestamp."""
+    from datetime import datetime
+
+    from rjsync.accounts.base import RECEIPT_TIME_TAG
+
+    tags = dict(tags)
+    stamp = tags.pop(RECEIPT_TIME_TAG)
+    assert datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")
+    return tags

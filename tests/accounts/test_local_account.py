@@ -11,6 +11,7 @@ from filelock import FileLock
 from rjsync.accounts import ModuleImport, RunbookWrite, open_account
 from rjsync.accounts.local import LocalAccount
 from rjsync.errors import AccountError
+from account_support import receipt_without_stamp
 
 
 def test_local_account_layout_is_script_and_metadata_beside_it(tmp_path):
@@ -22,6 +23,7 @@ def test_local_account_layout_is_script_and_metadata_beside_it(tmp_path):
 
     assert (tmp_path / "runbooks" / "rjgit-org_general_x.ps1").read_bytes() == b"Write-Output 1"
     meta = json.loads((tmp_path / "runbooks" / "rjgit-org_general_x.meta.json").read_text())
+    meta["tags"] = receipt_without_stamp(meta["tags"])
     assert {k: meta[k] for k in ("runbook_type", "runtime_environment", "description", "tags", "state")} == {
         "runbook_type": "PowerShell", "runtime_environment": None, "description": "X.",
         "tags": {"a": "b", "rjsync.sha256": "s"}, "state": "Published"}

@@ -1,0 +1,305 @@
+"""``rjsync plan`` and ``rjsync apply``: source -> catalog -> snapshot -> plan -> (apply).
+
+The data flow of design.md as plain functions: ``prepare`` reads the source and the account and
+computes the plan; ``run_plan`` renders it; ``run_apply`` shows it, asks, and carries it out.
+A saved plan (``--out``) is applied only while neither the source nor the account changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import click
+
+from rjsync.accounts import open_account
+from rjsync.accounts.base import Account, Snapshot
+from rjsync.catalog.build import build_catalog
+from rjsync.catalog.model import Catalog
+from rjsync.engine import render
+from rjsync.engine.apply import DONE, FAILED, SKIPPED, ApplyReport, Outcome, apply_plan, steps
+from rjsync.engine.plan import (
+    FORMAT_VERSION,
+    Plan,
+    catalog_fingerprint,
+    content_needed,
+    plan_sync,
+    snapshot_fingerprint,
+    snapshot_scope,
+)
+from rjsync.engine.policy import AzureOptions, Policy, SourceSpec, SyncSettings
+from rjsync.errors import PlanError, RjsyncError
+from rjsync.source import Checkout, open_source
+
+AccountOpener = Callable[[SyncSettings], Account]
+
+
+@dataclass
+class Prepared:
+    """Everything read for one plan, kept for apply."""
+
+    settings: SyncSettings
+    checkout: Checkout
+    catalog: Catalog
+    account: Account
+    snapshot: Snapshot
+    plan: Plan
+
+    @property
+    def files(self) -> dict[str, bytes]:
+        return {f.path: f.data for f in self.checkout.files}
+
+
+# -- settings --------------------------------------------------------------------------------------
+
+
+def settings_from(
+    *,
+    manifest: str | None,
+    source: str | None,
+    ref: str | None,
+    target: str | None,
+    policy: Mapping[str, Any] | None = None,
+    azure: Mapping[str, Any] | None = None,
+    concurrency: int | None = None,
+) -> SyncSettings:
+    """A manifest, or --source/--target; flags given explicitly override the manifest."""
+    policy = {k: v for k, v in (policy or {}).items() if v is not None}
+    azure = {k: v for k, v in (azure or {}).items() if v is not None}
+    if manifest:
+        if source or target:
+            raise RjsyncError("Give either --manifest or --source and --target, not both.")
+        from rjsync.manifest import load_manifest
+
+        settings = load_manifest(manifest)
+        if ref:
+            settings = dataclasses.replace(settings, source=dataclasses.replace(settings.source, ref=ref))
+    else:
+        if not source or not target:
+            missing = " and ".join(o for o, v in (("--source", source), ("--target", target)) if not v)
+            raise RjsyncError(
+                f"Missing {missing}: give --manifest FILE, or --source SOURCE and --target TARGET "
+                "(local:PATH or an automation account's ARM id).")
+        settings = SyncSettings(source=SourceSpec(source, ref), target=target)
+    if policy:
+        settings = dataclasses.replace(settings, policy=dataclasses.replace(settings.policy, **policy))
+    if azure:
+        settings = dataclasses.replace(settings, azure=dataclasses.replace(settings.azure, **azure))
+    if concurrency is not None:
+        settings = dataclasses.replace(settings, concurrency=concurrency)
+    return settings
+
+
+def default_opener(settings: SyncSettings) -> Account:
+    az: AzureOptions = settings.azure
+    return open_account(settings.target, owned_prefix=settings.policy.prefix, auth=az.auth,
+                        client_id=az.client_id, cloud=az.cloud, arm_endpoint=az.arm_endpoint)
+
+
+# -- plan ------------------------------------------------------------------------------------------
+
+
+def read_source(spec: SourceSpec, policy: Policy) -> tuple[Checkout, Catalog]:
+    checkout = open_source(spec.location, spec.ref)
+    catalog = build_catalog(checkout.info, checkout.files, contexts=policy.contexts, prefix=policy.prefix,
+                            diagnostics=checkout.diagnostics)
+    return checkout, catalog
+
+
+def read_contents(account: Account, names: list[str], concurrency: int) -> dict[str, bytes | None]:
+    """Published content of ``names``, read in parallel."""
+    if not names:
+        return {}
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(names)))) as pool:
+        return dict(zip(names, pool.map(account.read_content, names)))
+
+
+def plan_against(account: Account, catalog: Catalog, policy: Policy, concurrency: int) -> tuple[Snapshot, Plan]:
+    snapshot = account.snapshot(snapshot_scope(policy))
+    contents = read_contents(account, content_needed(catalog, snapshot, policy), concurrency)
+    return snapshot, plan_sync(catalog, snapshot, policy, target=account.target, contents=contents)
+
+
+def prepare(settings: SyncSettings, *, opener: AccountOpener = default_opener,
+            checkout: tuple[Checkout, Catalog] | None = None) -> Prepared:
+    """Read source and account and plan. The caller closes ``prepared.account``."""
+    source, catalog = checkout or read_source(settings.source, settings.policy)
+    account = opener(settings)
+    try:
+        snapshot, plan = plan_against(account, catalog, settings.policy, settings.concurrency)
+    except BaseException:
+        account.close()
+        raise
+    return Prepared(settings, source, catalog, account, snapshot, plan)
+
+
+def save_plan(plan: Plan, path: str) -> None:
+    """Write the plan document atomically (a reader never sees half of it)."""
+    target = Path(path)
+    data = render.to_json(plan.to_json()).encode("utf-8")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=f".{target.name}.")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, target)
+    except OSError as err:
+        raise RjsyncError(f"Cannot write the plan to {path}: {err.strerror or err}.") from err
+
+
+def run_plan(settings: SyncSettings, *, fmt: str = "text", out: str | None = None,
+             detailed_exitcode: bool = False, opener: AccountOpener = default_opener) -> int:
+    prepared = prepare(settings, opener=opener)
+    prepared.account.close()
+    plan = prepared.plan
+    doc = plan.to_json()
+    if fmt == "text":
+        click.echo(render.to_text(doc, color=_color(sys.stdout)), nl=False)
+    else:
+        click.echo(render.RENDERERS[fmt](doc), nl=False)
+    if out:
+        save_plan(plan, out)
+        if fmt == "text":
+            click.echo(f"Saved the plan to {out}; apply it with: rjsync apply {out}")
+    if plan.errored:
+        return 1
+    return 2 if detailed_exitcode and plan.has_changes else 0
+
+
+# -- apply -----------------------------------------------------------------------------------------
+
+
+def load_plan(path: str) -> Plan:
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PlanError(f"The plan file {path} does not exist.") from None
+    except (OSError, ValueError) as err:
+        raise PlanError(f"Cannot read the plan file {path}: {err}.") from None
+    if not isinstance(doc, dict) or "format_version" not in doc:
+        raise PlanError(f"{path} is not an rjsync plan (no format_version); make one with rjsync plan --out.")
+    if doc["format_version"] != FORMAT_VERSION:
+        raise PlanError(f"{path} is a plan of format version {doc['format_version']}; this rjsync applies "
+                        f"version {FORMAT_VERSION}. Plan again with this version.")
+    try:
+        return Plan.from_json(doc)
+    except (KeyError, TypeError, ValueError) as err:
+        raise PlanError(f"{path} is not a valid rjsync plan ({type(err).__name__}: {err}).") from None
+
+
+def prepare_saved(path: str, *, azure: AzureOptions, concurrency: int,
+                  opener: AccountOpener = default_opener) -> Prepared:
+    """Re-read source and account for a saved plan and refuse it when either changed since."""
+    plan = load_plan(path)
+    source = plan.source
+    ref = source.get("commit") if source.get("kind") == "git" else None
+    settings = SyncSettings(source=SourceSpec(source["location"], ref or source.get("ref")), target=plan.target,
+                            policy=plan.policy, azure=azure, concurrency=concurrency)
+    checkout, catalog = read_source(settings.source, plan.policy)
+    if catalog_fingerprint(catalog) != plan.fingerprints.get("catalog"):
+        raise PlanError(f"The plan is stale: the source {source['location']} changed since {path} was made. "
+                        "Plan again.")
+    account = opener(settings)
+    try:
+        snapshot = account.snapshot(snapshot_scope(plan.policy))
+        if snapshot_fingerprint(snapshot) != plan.fingerprints.get("snapshot"):
+            raise PlanError(f"The plan is stale: the account {plan.target} changed since {path} was made. "
+                            "Plan again.")
+    except BaseException:
+        account.close()
+        raise
+    return Prepared(settings, checkout, catalog, account, snapshot, plan)
+
+
+def run_apply(prepared: Prepared, *, auto_approve: bool = False, max_deletions: int | None = None,
+              concurrency: int | None = None) -> int:
+    plan = prepared.plan
+    account = prepared.account
+    try:
+        doc = plan.to_json()
+        click.echo(render.to_text(doc, color=_color(sys.stdout)), nl=False)
+        if not plan.has_changes:
+            return 1 if plan.errored else 0
+        if not auto_approve:
+            if not sys.stdin.isatty():
+                raise RjsyncError("Not applying: confirmation needs a terminal. Review the plan above and "
+                                  "pass --auto-approve to apply without asking.")
+            if not click.confirm(f"\nApply these changes to {plan.target}?", default=False, err=True):
+                click.echo("Nothing applied.", err=True)
+                return 1
+        progress = Progress(steps(plan), sys.stderr)
+        started = time.monotonic()
+        try:
+            report = apply_plan(plan, account, prepared.files,
+                                concurrency=concurrency or prepared.settings.concurrency,
+                                max_deletions=max_deletions, on_outcome=progress.outcome)
+        finally:
+            progress.close()
+        _print_report(report, time.monotonic() - started, plan)
+        return 0 if report.ok and not plan.errored else 1
+    finally:
+        account.close()
+
+
+class Progress:
+    """A progress bar on a terminal; one line per finished step otherwise (CI logs)."""
+
+    def __init__(self, total: int, stream):
+        self.total, self.stream = total, stream
+        self.done = 0
+        self._lock = threading.Lock()
+        self._bar = None
+        if _color(stream) and total:
+            self._bar = click.progressbar(length=total, label="Applying", file=stream, show_pos=True,
+                                          show_eta=True, item_show_func=lambda item: item)
+            self._bar.__enter__()
+
+    def outcome(self, outcome: Outcome) -> None:
+        with self._lock:
+            self.done += 1
+            if self._bar is not None:
+                if outcome.status != DONE:
+                    self._bar.render_finish()
+                    click.echo(_outcome_line(outcome), file=self.stream)
+                self._bar.update(1, outcome.name)
+            else:
+                click.echo(f"[{self.done}/{self.total}] {_outcome_line(outcome)}", file=self.stream)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+
+def _outcome_line(outcome: Outcome) -> str:
+    kind = {"runtime_environment": "runtime environment"}.get(outcome.kind, outcome.kind)
+    return f"{outcome.status:<7} {outcome.action} {kind} {outcome.name}: {outcome.message}"
+
+
+def _print_report(report: ApplyReport, seconds: float, plan: Plan) -> None:
+    done, failed, skipped = report.count(DONE), report.count(FAILED), report.count(SKIPPED)
+    problems = [o for o in report.outcomes if o.status != DONE]
+    if problems:
+        click.echo("\nNot done:", err=True)
+        for outcome in sorted(problems, key=lambda o: (o.kind, o.name.lower())):
+            click.echo(f"  {_outcome_line(outcome)}", err=True)
+    verdict = "Apply complete" if not problems else "Apply incomplete"
+    click.echo(f"\n{verdict} in {seconds:.1f} s: {done} done, {failed} failed, {skipped} skipped.")
+    if plan.errored:
+        click.echo("The catalog has errors: those runbooks were left as they are and nothing was deleted.")
+    if problems:
+        click.echo("Run the same command again to finish: what is done is not repeated.")
+
+
+def _color(stream) -> bool:
+    try:
+        return stream.isatty() and "NO_COLOR" not in os.environ
+    except (AttributeError, ValueError):
+        return False

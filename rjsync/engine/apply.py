@@ -1,0 +1,208 @@
+"""Carry out a plan against an account: the only part of the engine that writes.
+
+Order: the runtime environment (when missing), then modules one after another (each waits for
+its import; the account imports dependencies first), then creates, updates and replaces with
+bounded concurrency, then deletions last. One failed change does not stop the others; every
+change ends with an ``Outcome`` that says what happened and why.
+
+Every write carries its receipt, and the receipt is written only after publish succeeded, so an
+apply killed at any point leaves an account that the next plan reads correctly: re-running
+converges (design invariant 5).
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+from rjsync.accounts.base import Account, ModuleImport, RunbookWrite
+from rjsync.catalog.text import normalized_sha256
+from rjsync.engine.plan import (
+    CREATE,
+    DELETE,
+    MODULE,
+    RECEIPT_COMMIT,
+    RECEIPT_PATH,
+    RECEIPT_SHA256,
+    REPLACE,
+    RUNBOOK,
+    Change,
+    Plan,
+)
+from rjsync.engine.policy import DEFAULT_CONCURRENCY
+from rjsync.errors import RjsyncError
+
+DONE, FAILED, SKIPPED = "done", "failed", "skipped"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one step: ``change`` is None for the runtime environment."""
+
+    kind: str  # runbook | module | runtime_environment
+    action: str
+    name: str
+    status: str  # done | failed | skipped
+    message: str
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "action": self.action, "name": self.name, "status": self.status,
+                "message": self.message}
+
+
+@dataclass
+class ApplyReport:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def ok(self) -> bool:
+        return self.count(FAILED) == 0 and self.count(SKIPPED) == 0
+
+    def to_json(self) -> dict:
+        return {"outcomes": [o.to_json() for o in self.outcomes],
+                "summary": {s: self.count(s) for s in (DONE, FAILED, SKIPPED)}}
+
+
+def steps(plan: Plan) -> int:
+    """How many steps ``apply_plan`` reports (for a progress bar)."""
+    return len(plan.changes) + (1 if plan.environment else 0)
+
+
+def apply_plan(
+    plan: Plan,
+    account: Account,
+    files: Mapping[str, bytes],
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    max_deletions: int | None = None,
+    on_start: Callable[[str, str, str], None] | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> ApplyReport:
+    """Apply ``plan`` to ``account``; ``files`` maps source paths to their bytes.
+
+    ``max_deletions`` overrides the plan's limit. ``on_start(kind, action, name)`` and
+    ``on_outcome(outcome)`` are called as steps start and end (from worker threads).
+    """
+    report = ApplyReport()
+    lock = threading.Lock()
+    limit = plan.policy.max_deletions if max_deletions is None else max_deletions
+
+    def record(outcome: Outcome) -> None:
+        with lock:
+            report.outcomes.append(outcome)
+        if on_outcome:
+            on_outcome(outcome)
+
+    def started(kind: str, action: str, name: str) -> None:
+        if on_start:
+            on_start(kind, action, name)
+
+    environment_failed = None
+    if plan.environment:
+        name = plan.environment["name"]
+        started("runtime_environment", CREATE, name)
+        try:
+            account.ensure_runtime_environment(name)
+            record(Outcome("runtime_environment", CREATE, name, DONE, "created"))
+        except RjsyncError as err:
+            environment_failed = f"runtime environment {name} could not be created"
+            record(Outcome("runtime_environment", CREATE, name, FAILED, err.message))
+
+    modules = [c for c in plan.changes if c.kind == MODULE]
+    writes = [c for c in plan.changes if c.kind == RUNBOOK and c.action != DELETE]
+    deletions = [c for c in plan.changes if c.kind == RUNBOOK and c.action == DELETE]
+
+    for change in modules:
+        started(change.kind, change.action, change.name)
+        if environment_failed and change.after.get("runtime_environment"):
+            record(_outcome(change, SKIPPED, f"not imported: {environment_failed}"))
+            continue
+        record(_import(account, change))
+
+    def write(change: Change) -> None:
+        started(change.kind, change.action, change.name)
+        if environment_failed and change.after.get("runtime_environment"):
+            record(_outcome(change, SKIPPED, f"not written: {environment_failed}"))
+            return
+        record(_write(account, change, files, plan.source.get("commit")))
+
+    def delete(change: Change) -> None:
+        started(change.kind, change.action, change.name)
+        try:
+            account.delete_runbook(change.name)
+            record(_outcome(change, DONE, "deleted"))
+        except RjsyncError as err:
+            record(_outcome(change, FAILED, err.message))
+
+    _run_all(write, writes, concurrency)
+    if len(deletions) > limit:
+        for change in deletions:
+            started(change.kind, change.action, change.name)
+            record(_outcome(change, SKIPPED, f"not deleted: {len(deletions)} deletions exceed the limit "
+                                             f"of {limit}; run again with --max-deletions {len(deletions)}"))
+    else:
+        _run_all(delete, deletions, concurrency)
+    return report
+
+
+def _run_all(work: Callable[[Change], None], changes: list[Change], concurrency: int) -> None:
+    if not changes:
+        return
+    if concurrency <= 1 or len(changes) == 1:
+        for change in changes:
+            work(change)
+        return
+    pool = ThreadPoolExecutor(max_workers=min(concurrency, len(changes)), thread_name_prefix="rjsync-apply")
+    try:
+        for future in [pool.submit(work, change) for change in changes]:
+            future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _outcome(change: Change, status: str, message: str) -> Outcome:
+    return Outcome(change.kind, change.action, change.name, status, message)
+
+
+def _import(account: Account, change: Change) -> Outcome:
+    after = change.after or {}
+    spec = ModuleImport(change.name, after.get("version"), after.get("runtime_environment"))
+    try:
+        live = account.import_module(spec)
+    except RjsyncError as err:
+        return _outcome(change, FAILED, err.message)
+    return _outcome(change, DONE, f"{live.name} {live.version or ''} {live.provisioning_state.lower()}".replace("  ", " "))
+
+
+def _write(account: Account, change: Change, files: Mapping[str, bytes], commit: str | None) -> Outcome:
+    after = change.after or {}
+    content = files.get(after.get("path", ""))
+    if content is None:
+        return _outcome(change, FAILED, f"{after.get('path')} is not in the source any more; plan again")
+    if normalized_sha256(content) != after.get("sha256"):
+        return _outcome(change, FAILED, f"{after['path']} changed in the source since the plan; plan again")
+    receipt = {RECEIPT_SHA256: after["sha256"], RECEIPT_PATH: after["path"]}
+    if commit:
+        receipt[RECEIPT_COMMIT] = commit
+    spec = RunbookWrite(
+        name=change.name,
+        content=content,
+        runbook_type=after["runbook_type"],
+        runtime_environment=after.get("runtime_environment"),
+        description=after.get("description") or "",
+        tags=dict(after.get("tags") or {}),
+        receipt=receipt,
+    )
+    try:
+        if change.action == REPLACE:
+            account.delete_runbook(change.name)
+        account.write_runbook(spec)
+    except RjsyncError as err:
+        return _outcome(change, FAILED, err.message)
+    verb = {CREATE: "created", REPLACE: "replaced"}.get(change.action, "updated")
+    return _outcome(change, DONE, f"{verb} and published")

@@ -1,0 +1,226 @@
+"""Render a plan document (the versioned JSON form of ``Plan.to_json``) as text, JSON or markdown.
+
+Renderers read only the document, never the planner's objects, so a saved plan, the HTTP
+backend and a pull-request comment all show the same thing. All three are pure and
+deterministic: identical documents give identical bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Mapping
+
+#: GitHub refuses issue and pull-request comments longer than this many characters.
+GITHUB_COMMENT_LIMIT = 65536
+
+#: Hidden marker that starts every markdown plan (finds the comment to update on a PR).
+MARKDOWN_MARKER = "<!-- rjsync-plan -->"
+
+_SYMBOL = {"create": "+", "update": "~", "replace": "-/+", "delete": "-"}
+_COLOUR = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red"}
+_VERB = {"create": "to create", "update": "to update", "replace": "to replace", "delete": "to delete"}
+
+
+def to_json(doc: Mapping[str, Any]) -> str:
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def summary_line(doc: Mapping[str, Any]) -> str:
+    """"3 to create, 2 to update, 1 to delete." or "No changes.\""""
+    summary = doc["summary"]
+    parts = [f"{summary[a] + (summary['environment'] if a == 'create' else 0)} {_VERB[a]}"
+             for a in ("create", "update", "replace", "delete")
+             if summary[a] + (summary["environment"] if a == "create" else 0)]
+    if not parts:
+        text = "No changes: the account matches the source."
+    else:
+        text = ", ".join(parts) + "."
+    extra = []
+    if summary["drift"]:
+        extra.append(f"{summary['drift']} drifted")
+    if summary["errors"]:
+        extra.append(f"{summary['errors']} error{'s' if summary['errors'] != 1 else ''} in the catalog")
+    return text + (f" ({', '.join(extra)})" if extra else "")
+
+
+def _source_line(doc: Mapping[str, Any]) -> str:
+    source = doc["source"]
+    where = source.get("location") or "?"
+    if source.get("ref"):
+        where += f" @ {source['ref']}"
+    if source.get("commit"):
+        where += f" ({source['commit'][:12]}{', with uncommitted changes' if source.get('dirty') else ''})"
+    return where
+
+
+def _policy_line(doc: Mapping[str, Any]) -> str:
+    policy = doc["policy"]
+    runtime = "classic Windows PowerShell 5.1" if policy["runtime"].lower() == "classic" else policy["runtime"]
+    parts = [f"prefix {policy['prefix']}", f"runtime {runtime}",
+             f"modules {'managed' if policy['modules'] else 'not managed'}",
+             f"at most {policy['max_deletions']} deletions"]
+    if policy["exclude"]:
+        parts.append("exclude " + ", ".join(policy["exclude"]))
+    if policy["keep_drifted"]:
+        parts.append("drift kept")
+    return ", ".join(parts)
+
+
+def _module_versions(change: Mapping[str, Any]) -> str:
+    before = (change.get("before") or {}).get("version")
+    after = (change.get("after") or {}).get("version") or "newest"
+    return f"{before} -> {after}" if before and change["action"] == "update" else after
+
+
+# -- text ------------------------------------------------------------------------------------------
+
+
+def to_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
+    """The plan for a terminal or a CI log: grouped, aligned, coloured when ``color``."""
+
+    def style(text: str, **kw) -> str:
+        if not color:
+            return text
+        import click
+
+        return click.style(text, **kw)
+
+    lines = [f"Source: {_source_line(doc)}", f"Target: {doc['target']}", f"Policy: {_policy_line(doc)}", ""]
+    env = doc.get("environment")
+    if env:
+        lines += ["Runtime environment:",
+                  "  " + style(f"+ {env['name']}", fg="green") + f"  create ({env['language']} {env['version']})", ""]
+    for kind, title in (("module", "Modules"), ("runbook", "Runbooks")):
+        changes = [c for c in doc["changes"] if c["kind"] == kind]
+        if not changes:
+            continue
+        width = max(len(c["name"]) for c in changes)
+        lines.append(f"{title}:")
+        for change in changes:
+            symbol = _SYMBOL[change["action"]]
+            head = style(f"{symbol:<3} {change['name']:<{width}}", fg=_COLOUR[change["action"]])
+            detail = change["reason"]
+            if kind == "module":
+                detail = f"{_module_versions(change)}: {detail}"
+            lines.append(f"  {head}  {detail}")
+            for warning in change.get("warnings", ()):
+                lines.append("      " + style(f"! {warning}", fg="yellow", bold=True))
+        lines.append("")
+    if doc["drift"]:
+        lines.append("Drift (changed in the portal since the last sync):")
+        for drift in doc["drift"]:
+            verb = "overwritten" if drift["action"] == "overwrite" else "kept"
+            lines.append(f"  {drift['name']}: {drift['reason']} ({verb})")
+        lines.append("")
+    if doc["skipped"]:
+        lines.append("Left alone:")
+        for skip in doc["skipped"]:
+            lines.append(f"  {skip['name']}: {skip['reason']}")
+        lines.append("")
+    if doc["diagnostics"]:
+        lines.append("Diagnostics:")
+        for diag in doc["diagnostics"]:
+            where = diag["path"] or "catalog"
+            if diag["line"]:
+                where += f":{diag['line']}"
+            label = style(diag["severity"], fg="red" if diag["severity"] == "error" else "yellow")
+            lines.append(f"  {label}: {where}: {diag['message']}")
+        lines.append("")
+    lines.append(style("Plan: ", bold=True) + summary_line(doc))
+    return "\n".join(lines) + "\n"
+
+
+# -- markdown --------------------------------------------------------------------------------------
+
+
+def to_markdown(doc: Mapping[str, Any], *, limit: int = GITHUB_COMMENT_LIMIT) -> str:
+    """The plan for a pull-request comment or job summary, always at most ``limit`` characters.
+
+    Long tables are cut (with a note saying how many rows are not shown) until it fits.
+    """
+    text = _markdown(doc, None)
+    if len(text) <= limit:
+        return text
+    low, high = 0, max(len(doc["changes"]), len(doc["drift"]), len(doc["skipped"]), len(doc["diagnostics"]))
+    while low < high:  # the most rows per table that still fits
+        middle = (low + high + 1) // 2
+        if len(_markdown(doc, middle)) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    text = _markdown(doc, low)
+    return text if len(text) <= limit else text[: limit - 40].rsplit("\n", 1)[0] + "\n\n… (truncated)\n"
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+
+
+def _table(header: list[str], rows: list[list[str]], max_rows: int | None, what: str) -> list[str]:
+    shown = rows if max_rows is None else rows[:max_rows]
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in shown]
+    if len(shown) < len(rows):
+        out += ["", f"_… and {len(rows) - len(shown)} more {what} not shown here (comment size limit); "
+                    "`rjsync plan --format json` lists them all._"]
+    return out
+
+
+def _details(title: str, body: list[str], open_: bool = False) -> list[str]:
+    return [f"<details{' open' if open_ else ''}><summary>{title}</summary>", "", *body, "", "</details>", ""]
+
+
+def _markdown(doc: Mapping[str, Any], max_rows: int | None) -> str:
+    summary = doc["summary"]
+    errored = summary["errors"] > 0
+    icon = "❌" if errored else ("📝" if summary["has_changes"] else "✅")
+    lines = [MARKDOWN_MARKER, f"### {icon} rjsync plan for `{doc['target']}`", "",
+             f"**{summary_line(doc)}**", "",
+             f"Source: `{_source_line(doc)}`  ", f"Policy: {_policy_line(doc)}", ""]
+    lines += ["| | create | update | replace | delete |", "|---|---:|---:|---:|---:|"]
+    for kind, title in (("runbook", "Runbooks"), ("module", "Modules")):
+        counts = summary["by_kind"][kind]
+        lines.append(f"| {title} | " + " | ".join(str(counts[a]) for a in ("create", "update", "replace", "delete")) + " |")
+    if doc.get("environment"):
+        env = doc["environment"]
+        lines.append(f"| Runtime environment | 1 ({env['name']}) | 0 | 0 | 0 |")
+    lines.append("")
+
+    warnings = [w for c in doc["changes"] for w in c.get("warnings", ())]
+    if summary.get("over_deletion_limit"):
+        warnings.insert(0, f"{summary['delete']} deletions exceed the limit of {doc['policy']['max_deletions']}: "
+                           "apply deletes none of them without --max-deletions")
+    if warnings:
+        lines += ["> [!WARNING]"] + [f"> - {_cell(w)}" for w in (warnings if max_rows is None else warnings[:max_rows])]
+        if max_rows is not None and len(warnings) > max_rows:
+            lines.append(f"> - … and {len(warnings) - max_rows} more warnings")
+        lines.append("")
+
+    for kind, title in (("runbook", "Runbook changes"), ("module", "Module changes")):
+        changes = [c for c in doc["changes"] if c["kind"] == kind]
+        if not changes:
+            continue
+        if kind == "module":
+            rows = [[c["action"], f"`{c['name']}`", _module_versions(c), c["reason"]] for c in changes]
+            table = _table(["action", "module", "version", "reason"], rows, max_rows, "module changes")
+        else:
+            rows = [[c["action"], f"`{c['name']}`", c["reason"]] for c in changes]
+            table = _table(["action", "runbook", "reason"], rows, max_rows, "runbook changes")
+        lines += _details(f"{title} ({len(changes)})", table)
+    if doc["drift"]:
+        rows = [[f"`{d['name']}`", d["reason"], "overwritten" if d["action"] == "overwrite" else "kept"]
+                for d in doc["drift"]]
+        lines += _details(f"Drift: changed in the portal ({len(rows)})",
+                          _table(["runbook", "what changed", "plan"], rows, max_rows, "drifted runbooks"), open_=True)
+    if doc["skipped"]:
+        rows = [[s["kind"], f"`{s['name']}`", s["reason"]] for s in doc["skipped"]]
+        lines += _details(f"Left alone ({len(rows)})", _table(["kind", "name", "why"], rows, max_rows, "entries"))
+    if doc["diagnostics"]:
+        rows = [[d["severity"], f"`{d['path'] or 'catalog'}{':' + str(d['line']) if d['line'] else ''}`", d["message"]]
+                for d in doc["diagnostics"]]
+        lines += _details(f"Diagnostics ({len(rows)})", _table(["severity", "where", "message"], rows, max_rows,
+                                                               "diagnostics"), open_=errored)
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+RENDERERS: dict[str, Callable[..., str]] = {"text": to_text, "json": to_json, "markdown": to_markdown}
