@@ -1,4 +1,6 @@
-"""Fixtures for account tests: the ARM emulator, the fake gallery, and both account kinds.
+"""Fixtures for account tests: both account kinds, parametrised.
+
+The emulator fixtures live in ``tests/conftest.py`` (shared with the engine tests):
 
 - ``arm``: the ARM emulator (``fakes.arm.ArmEmulator``), reset for each test, with one
   automation account ``ARM_ID`` (``arm.account``); faults and the request log are on
@@ -12,80 +14,7 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
-
-from fakes.arm import ArmEmulator, StaticTokenCredential
-from fakes.gallery import FakeGallery
-from fakes.server import TestTLS
-from rjsync.accounts import open_account
-from account_support import ARM_ID, FAST, GROUP, NAME, SUBSCRIPTION
-
-@pytest.fixture(scope="session")
-def tls(tmp_path_factory):
-    return TestTLS(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture(scope="session")
-def _gallery_server(tls):
-    gallery = FakeGallery(tls)
-    yield gallery
-    gallery.close()
-
-
-@pytest.fixture(scope="session")
-def _arm_server(tls, _gallery_server):
-    emulator = ArmEmulator(tls, _gallery_server)
-    yield emulator
-    emulator.close()
-
-
-@pytest.fixture
-def gallery(_gallery_server):
-    _gallery_server.reset()
-    yield _gallery_server
-    assert not _gallery_server.server.errors, _gallery_server.server.errors[0]
-
-
-@pytest.fixture
-def arm(_arm_server, gallery, tls, monkeypatch):
-    _arm_server.reset()
-    _arm_server.account = _arm_server.add_account(SUBSCRIPTION, GROUP, NAME)
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls.ca_path))
-    yield _arm_server
-    assert not _arm_server.server.errors, _arm_server.server.errors[0]
-
-
-@pytest.fixture
-def credential():
-    return StaticTokenCredential("test-token")
-
-
-@pytest.fixture
-def open_azure(arm, gallery, credential):
-    """``open_azure(**settings)`` opens ARM_ID on the emulator with FAST settings changed."""
-    opened = []
-
-    def open_(target: str = ARM_ID, *, credential=credential, **changes):
-        account = open_account(target, arm_endpoint=arm.endpoint, credential=credential,
-                               gallery_url=gallery.base_url, settings=dataclasses.replace(FAST, **changes))
-        opened.append(account)
-        return account
-
-    yield open_
-    for account in opened:
-        account.close()
-
-
-@pytest.fixture
-def azure_account(open_azure):
-    return open_azure()
-
-
-@pytest.fixture
-def local_account(tmp_path):
-    return open_account(f"local:{tmp_path / 'account'}")
 
 
 @pytest.fixture(params=["local", "azure"])

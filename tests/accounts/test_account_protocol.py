@@ -7,7 +7,7 @@ import pytest
 
 from rjsync.accounts import Account, ModuleImport, RunbookWrite
 from rjsync.errors import AccountError, OwnershipError
-from account_support import receipt_without_stamp
+from fakes.accounts import receipt_without_stamp
 
 SCRIPT = b"\xef\xbb\xbf<#\r\n.SYNOPSIS\r\n  Reset a password.\r\n#>\r\nparam([string] $UserName)\r\n"
 

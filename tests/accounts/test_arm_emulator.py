@@ -6,7 +6,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.automation import AutomationClient
 
-from account_support import GROUP, NAME, SUBSCRIPTION
+from fakes.accounts import GROUP, NAME, SUBSCRIPTION
 
 RUNBOOK = "rjgit-org_general_x"
 

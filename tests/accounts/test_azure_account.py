@@ -10,11 +10,11 @@ import pytest
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
-from account_support import ARM_ID, FAST, GROUP, NAME, SUBSCRIPTION
+from fakes.accounts import ARM_ID, FAST, GROUP, NAME, SUBSCRIPTION
 from fakes.arm import StaticTokenCredential
 from rjsync.accounts import ModuleImport, RunbookWrite
 from rjsync.errors import AccountError
-from account_support import receipt_without_stamp
+from fakes.accounts import receipt_without_stamp
 
 RUNBOOK = "rjgit-user_security_reset-password"
 

@@ -11,7 +11,7 @@ from filelock import FileLock
 from rjsync.accounts import ModuleImport, RunbookWrite, open_account
 from rjsync.accounts.local import LocalAccount
 from rjsync.errors import AccountError
-from account_support import receipt_without_stamp
+from fakes.accounts import receipt_without_stamp
 
 
 def test_local_account_layout_is_script_and_metadata_beside_it(tmp_path):

@@ -15,7 +15,7 @@ from azure.identity import (
     WorkloadIdentityCredential,
 )
 
-from account_support import ARM_ID, GROUP, NAME, SUBSCRIPTION
+from fakes.accounts import ARM_ID, GROUP, NAME, SUBSCRIPTION
 from rjsync.accounts import ArmId, open_account, parse_arm_id
 from rjsync.accounts.azure import AzureAccount
 from rjsync.accounts.credentials import make_credential, resolve_cloud
