@@ -1,0 +1,300 @@
+"""Apply against both account kinds: convergence, adoption, drift, guards, failures, ownership."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine_support import catalog, script
+
+from rjsync.accounts.base import LiveRunbook, RunbookWrite, Snapshot
+from rjsync.commands.sync import plan_against
+from rjsync.engine.apply import DONE, FAILED, SKIPPED, apply_plan
+from rjsync.engine.plan import RECEIPT_COMMIT, RECEIPT_PATH, RECEIPT_SHA256, plan_sync
+from rjsync.engine.policy import Policy
+from rjsync.errors import AccountError
+
+ROOT = Path(__file__).resolve().parents[2]
+MODULES = "@{ModuleName='Az.Resources'; ModuleVersion='6.12.0'}"
+FILES = {
+    "user/security/reset-password.ps1": script("Resets a password.", requires=MODULES),
+    "user/general/set-usage-location.ps1": script("Sets the usage location."),
+    "org/general/list-guests.ps1": script("Lists guests.", requires="MicrosoftTeams"),
+    "device/general/sync-device-now.ps1": "\ufeffparam([string] $Id)\r\nWrite-Output $Id\r\n".encode("utf-16-le"),
+}
+POLICY = Policy()
+
+
+@pytest.fixture(params=["local", "azure"])
+def kind(request):
+    return request.param
+
+
+@pytest.fixture
+def account(kind, request):
+    if kind == "azure":
+        gallery = request.getfixturevalue("gallery")
+        gallery.add("Az.Accounts", "2.13.2")
+        gallery.add("Az.Resources", "6.12.0", "Az.Accounts:[2.13.2, ):")
+        gallery.add("MicrosoftTeams", "5.8.0")
+    return request.getfixturevalue(f"{kind}_account")
+
+
+@pytest.fixture
+def customer(kind, request):
+    """``customer(name, content)`` seeds a runbook the way a customer makes one."""
+    if kind == "local":
+        account = request.getfixturevalue("local_account")
+
+        def seed(name, content):
+            (account.path / "runbooks").mkdir(parents=True, exist_ok=True)
+            (account.path / "runbooks" / f"{name}.ps1").write_bytes(content)
+    else:
+        arm = request.getfixturevalue("arm")
+
+        def seed(name, content):
+            arm.account.add_runbook(name, content)
+    return seed
+
+
+def sync(account, files, policy=POLICY, **options):
+    cat = catalog(files)
+    _, plan = plan_against(account, cat, policy, 8)
+    return plan, apply_plan(plan, account, files, **options)
+
+
+def replan(account, files, policy=POLICY):
+    return plan_against(account, catalog(files), policy, 8)[1]
+
+
+def test_apply_converges_then_the_next_plan_is_empty(account, customer):
+    customer("user_general_my-runbook", b"Write-Output 'mine'")
+
+    plan, report = sync(account, FILES)
+
+    assert report.count(FAILED) == 0, report.outcomes
+    assert [c.action for c in plan.changes].count("create") == 6  # 2 modules (dependencies: the account) + 4
+    again = replan(account, FILES)
+    assert not again.has_changes, again.to_json()["changes"]
+    for path, data in FILES.items():
+        name = catalog({path: data}).runbooks[0].name
+        assert account.read_content(name) == data  # uploaded verbatim, UTF-16 included
+    assert account.read_content("user_general_my-runbook") == b"Write-Output 'mine'"
+    live = account.snapshot().runbook("rjgit-user_security_reset-password")
+    assert (live.tags[RECEIPT_PATH], live.tags[RECEIPT_COMMIT], live.runtime_environment) == (
+        "user/security/reset-password.ps1", "c0ffee0", "RJ-PowerShell-7.4")
+
+
+def test_apply_updates_and_deletes_then_converges(account):
+    sync(account, FILES)
+    changed = {**FILES, "user/general/set-usage-location.ps1": script("Sets it.", body="Write-Output 2")}
+    del changed["org/general/list-guests.ps1"]
+
+    plan, report = sync(account, changed)
+
+    assert [(c.action, c.name) for c in plan.changes] == [
+        ("update", "rjgit-user_general_set-usage-location"), ("delete", "rjgit-org_general_list-guests")]
+    assert report.count(DONE) == 2
+    assert not replan(account, changed).has_changes
+    assert account.read_content("rjgit-org_general_list-guests") is None
+
+
+def test_apply_adopts_runbooks_written_by_someone_else(account, customer):
+    data = FILES["user/general/set-usage-location.ps1"]
+    customer("rjgit-user_general_set-usage-location", data.replace(b"\n", b"\r\n"))
+
+    plan, report = sync(account, FILES)
+
+    [adopted] = [c for c in plan.changes if c.name == "rjgit-user_general_set-usage-location"]
+    assert adopted.aspects[0] == "receipt" and report.count(FAILED) == 0
+    assert not replan(account, FILES).has_changes
+
+
+def test_apply_case_only_rename_keeps_one_runbook(account):
+    files = {"user/security/reset-MFA.ps1": script()}
+    sync(account, files)
+    renamed = {"user/security/reset-mfa.ps1": script()}
+
+    plan, report = sync(account, renamed)
+
+    assert [(c.action, c.aspects) for c in plan.changes] == [("update", ("receipt",))]
+    assert [r.name.lower() for r in account.snapshot().runbooks] == ["rjgit-user_security_reset-mfa"]
+    assert not replan(account, renamed).has_changes
+
+
+def test_apply_overwrites_a_portal_draft_and_converges(account, kind, request):
+    sync(account, FILES)
+    name = "rjgit-user_general_set-usage-location"
+    if kind == "azure":  # a draft saved in the portal, not published
+        request.getfixturevalue("arm").account.runbook(name).state = "Edit"
+    else:
+        meta = account.path / "runbooks" / f"{name}.meta.json"
+        meta.write_text(meta.read_text().replace('"state": "Published"', '"state": "Edit"'))
+
+    plan = replan(account, FILES)
+    assert [(d.name, d.action) for d in plan.drift] == [(name, "overwrite")]
+    kept = replan(account, FILES, dataclasses.replace(POLICY, keep_drifted=True))
+    assert not kept.changes and kept.drift[0].action == "keep"
+
+    apply_plan(plan, account, FILES)
+    assert not replan(account, FILES).has_changes
+
+
+def test_apply_deletion_guard_skips_deletions_over_the_limit(account):
+    many = {f"user/general/tool-{i}.ps1": script() for i in range(4)}
+    sync(account, {**FILES, **many})
+
+    plan, report = sync(account, FILES, dataclasses.replace(POLICY, max_deletions=3))
+
+    assert report.count(SKIPPED) == 4
+    assert report.outcomes[-1].message == ("not deleted: 4 deletions exceed the limit of 3; run again with "
+                                          "--max-deletions 4")
+    assert len([r for r in account.snapshot().runbooks if "tool-" in r.name]) == 4
+    _, report = sync(account, FILES, dataclasses.replace(POLICY, max_deletions=3), max_deletions=4)
+    assert report.count(DONE) == 4
+
+
+def test_apply_one_failure_does_not_stop_the_others(account):
+    class Flaky:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def write_runbook(self, spec: RunbookWrite):
+            if spec.name == "rjgit-org_general_list-guests":
+                raise AccountError("Azure refused creating or updating runbook 'x' (HTTP 500).")
+            return self.inner.write_runbook(spec)
+
+    plan, report = sync(Flaky(account), FILES)
+
+    assert [(o.name, o.status) for o in report.outcomes if o.status != DONE] == [
+        ("rjgit-org_general_list-guests", FAILED)]
+    assert report.count(DONE) == len(plan.changes) + 1 - 1  # the environment too, minus the failure
+    assert [c.name for c in replan(account, FILES).changes] == ["rjgit-org_general_list-guests"]
+
+
+def test_apply_refuses_content_that_changed_since_the_plan(account):
+    cat = catalog(FILES)
+    _, plan = plan_against(account, cat, POLICY, 8)
+    edited = {**FILES, "org/general/list-guests.ps1": b"Write-Output 'edited after planning'"}
+
+    report = apply_plan(plan, account, edited)
+
+    [failed] = [o for o in report.outcomes if o.status == FAILED]
+    assert failed.message == "org/general/list-guests.ps1 changed in the source since the plan; plan again"
+
+
+def test_apply_replaces_a_runbook_of_another_classic_type(arm, gallery, azure_account):
+    arm.account.add_runbook("rjgit-user_general_set-usage-location", b"old", runbook_type="PowerShell72")
+    files = {"user/general/set-usage-location.ps1": FILES["user/general/set-usage-location.ps1"]}
+
+    plan, report = sync(azure_account, files)
+
+    assert [c.action for c in plan.changes] == ["replace"] and report.count(FAILED) == 0
+    assert arm.account.runbook("rjgit-user_general_set-usage-location").runbook_type == "PowerShell"
+    assert not replan(azure_account, files).has_changes
+
+
+def test_apply_no_op_plan_on_azure_uses_at_most_four_requests(arm, gallery, azure_account):
+    gallery.add("Az.Accounts", "2.13.2")
+    gallery.add("Az.Resources", "6.12.0", "Az.Accounts:[2.13.2, ):")
+    gallery.add("MicrosoftTeams", "5.8.0")
+    sync(azure_account, FILES)
+    arm.server.clear_log()
+
+    plan = replan(azure_account, FILES)
+
+    assert not plan.has_changes
+    assert [(r.method, r.path.split("/aa-realmjoin-test")[1]) for r in arm.server.requests()] == [
+        ("GET", "/runbooks"), ("GET", "/runtimeEnvironments/RJ-PowerShell-7.4"),
+        ("GET", "/runtimeEnvironments/RJ-PowerShell-7.4/packages")]
+
+
+# -- ownership: no write ever names a runbook rjsync does not own -----------------------------------
+
+
+class RecordingAccount:
+    """An in-memory account that records every write and delete."""
+
+    target = "memory:"
+    owned_prefix = "rjgit-"
+
+    def __init__(self, runbooks: list[LiveRunbook]):
+        self.runbooks = runbooks
+        self.touched: list[str] = []
+
+    def snapshot(self, scope=None):
+        return Snapshot(tuple(self.runbooks), (), ())
+
+    def read_content(self, name):
+        return b"content of " + name.encode()
+
+    def write_runbook(self, spec):
+        self.touched.append(spec.name)
+
+    def delete_runbook(self, name):
+        self.touched.append(name)
+
+    def ensure_runtime_environment(self, name="RJ-PowerShell-7.4", **kw):
+        pass
+
+    def import_module(self, spec):
+        raise AssertionError("no modules in these catalogs")
+
+    def close(self):
+        pass
+
+
+_stem = st.from_regex(r"[a-zA-Z][a-zA-Z0-9-]{0,8}", fullmatch=True)
+_prefix_variant = st.sampled_from(["rjgit-", "RJGIT-", "RjGit-", "rjgit", "rj-git-", "", "xrjgit-", "rjgit_"])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    stems=st.lists(st.tuples(st.sampled_from(["user", "org", "device", "group"]), _stem), max_size=8),
+    live_names=st.lists(st.tuples(_prefix_variant, _stem), max_size=12),
+    states=st.lists(st.sampled_from(["Published", "Edit", "New"]), min_size=12, max_size=12),
+    with_error=st.booleans(),
+    max_deletions=st.integers(0, 12),
+)
+def test_apply_never_writes_a_runbook_it_does_not_own(stems, live_names, states, with_error, max_deletions):
+    files = {f"{ctx}/general/{stem}.ps1": script(body=f"Write-Output '{stem}'") for ctx, stem in stems}
+    if with_error:
+        files["user/general/broken.ps1"] = b"param([string] $x = )\n"
+    live = [LiveRunbook(f"{prefix}{stem}", "PowerShell", None, states[i], "", {}, None)
+            for i, (prefix, stem) in enumerate(live_names)]
+    unique = list({rb.name.lower(): rb for rb in live}.values())
+    account = RecordingAccount(unique)
+    cat = catalog(files)
+    policy = dataclasses.replace(POLICY, max_deletions=max_deletions)
+
+    plan = plan_sync(cat, account.snapshot(), policy, target="memory:",
+                     contents={rb.name: account.read_content(rb.name) for rb in unique})
+    apply_plan(plan, account, files, concurrency=1, max_deletions=12)
+
+    for name in account.touched:
+        assert name.lower().startswith("rjgit-"), name
+    for change in plan.changes:
+        if change.kind == "runbook":
+            assert change.name.lower().startswith("rjgit-"), change
+    if with_error or not cat.runbooks:
+        assert not plan.deletions
+
+
+def test_account_boundary_refuses_unowned_writes_whatever_the_plan_says(local_account):
+    from rjsync.engine.plan import Change
+
+    forged = plan_sync(catalog({}), Snapshot((), (), ()), POLICY, target="x")
+    forged = dataclasses.replace(forged, changes=(Change("runbook", "delete", "user_general_my-runbook", "forged"),))
+
+    report = apply_plan(forged, local_account, {})
+
+    assert report.outcomes[0].status == FAILED
+    assert report.outcomes[0].message.startswith("Refusing to delete runbook 'user_general_my-runbook'")
