@@ -1,9 +1,11 @@
 """Carry out a plan against an account: the only part of the engine that writes.
 
-Order: the runtime environment (when missing), then modules one after another (each waits for
-its import; the account imports dependencies first), then creates, updates and replaces with
-bounded concurrency, then deletions last. One failed change does not stop the others; every
-change ends with an ``Outcome`` that says what happened and why.
+Order: the runtime environment (when missing); modules one after another (each awaited until
+provisioned; the account imports dependencies first); creates, updates and replaces with bounded
+concurrency, each runbook waiting for the imports of the modules it requires (so none is
+published before its modules, while runbooks that need nothing new do not wait); deletions
+last. One failed change does not stop the others; every change ends with an ``Outcome`` that
+says what happened and why.
 
 Every write carries its receipt, and the receipt is written only after publish succeeded, so an
 apply killed at any point leaves an account that the next plan reads correctly: re-running
@@ -12,6 +14,7 @@ converges (design invariant 5).
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -117,19 +120,44 @@ def apply_plan(
     writes = [c for c in plan.changes if c.kind == RUNBOOK and c.action != DELETE]
     deletions = [c for c in plan.changes if c.kind == RUNBOOK and c.action == DELETE]
 
-    for change in modules:
-        started(change.kind, change.action, change.name)
-        if environment_failed and change.after.get("runtime_environment"):
-            record(_outcome(change, SKIPPED, f"not imported: {environment_failed}"))
-            continue
-        record(_import(account, change))
+    # Modules are imported one after another in a thread of their own, the module most
+    # runbooks wait for first; each runbook write waits only for the imports of the modules
+    # it requires, so no runbook is published before its modules, and the rest need not wait.
+    waiting = {c.name.lower(): sum(1 for w in writes if c.name.lower() in {r.lower() for r in w.requires})
+               for c in modules}
+    modules.sort(key=lambda c: -waiting[c.name.lower()])  # stable: name order among equals
+    imported = {c.name.lower(): threading.Event() for c in modules}
+    failed_modules: set[str] = set()
+
+    def import_all() -> None:
+        for change in modules:
+            try:
+                started(change.kind, change.action, change.name)
+                if environment_failed and change.after.get("runtime_environment"):
+                    outcome = _outcome(change, SKIPPED, f"not imported: {environment_failed}")
+                else:
+                    outcome = _import(account, change)
+                if outcome.status != DONE:
+                    failed_modules.add(change.name)
+                record(outcome)
+            finally:
+                imported[change.name.lower()].set()
 
     def write(change: Change) -> None:
+        for module in change.requires:
+            event = imported.get(module.lower())
+            if event is not None:
+                event.wait()
         started(change.kind, change.action, change.name)
         if environment_failed and change.after.get("runtime_environment"):
             record(_outcome(change, SKIPPED, f"not written: {environment_failed}"))
             return
-        record(_write(account, change, files, plan.source.get("commit")))
+        outcome = _write(account, change, files, plan.source.get("commit"))
+        missing = sorted(m for m in change.requires if m in failed_modules)
+        if missing and outcome.status == DONE:
+            outcome = dataclasses.replace(outcome, message=outcome.message + (
+                f" (its module{'s' if len(missing) > 1 else ''} {', '.join(missing)} failed to import)"))
+        record(outcome)
 
     def delete(change: Change) -> None:
         started(change.kind, change.action, change.name)
@@ -139,7 +167,15 @@ def apply_plan(
         except RjsyncError as err:
             record(_outcome(change, FAILED, err.message))
 
-    _run_all(write, writes, concurrency)
+    # runbooks that wait for no import first, then in the order their modules arrive
+    rank = {c.name.lower(): i for i, c in enumerate(modules)}
+    writes.sort(key=lambda c: max((rank.get(m.lower(), -1) for m in c.requires), default=-1))
+    importer = threading.Thread(target=import_all, name="rjsync-modules", daemon=True)
+    importer.start()
+    try:
+        _run_all(write, writes, concurrency)
+    finally:
+        importer.join()
     if len(deletions) > limit:
         for change in deletions:
             started(change.kind, change.action, change.name)

@@ -298,3 +298,41 @@ def test_account_boundary_refuses_unowned_writes_whatever_the_plan_says(local_ac
 
     assert report.outcomes[0].status == FAILED
     assert report.outcomes[0].message.startswith("Refusing to delete runbook 'user_general_my-runbook'")
+
+
+def test_apply_writes_a_runbook_only_after_its_modules_and_others_without_waiting(local_account):
+    import threading
+    import time
+
+    events: list[str] = []
+    release = threading.Event()
+
+    class SlowImports:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def import_module(self, spec):
+            events.append(f"import {spec.name} started")
+            assert release.wait(5)
+            events.append(f"import {spec.name} done")
+            return self.inner.import_module(spec)
+
+        def write_runbook(self, spec):
+            events.append(f"write {spec.name}")
+            if spec.name == "rjgit-user_general_set-usage-location":
+                release.set()  # the import finishes only after the module-free runbook is written
+            return self.inner.write_runbook(spec)
+
+    files = {"user/general/set-usage-location.ps1": FILES["user/general/set-usage-location.ps1"],
+             "org/general/list-guests.ps1": FILES["org/general/list-guests.ps1"]}
+    started = time.monotonic()
+
+    plan, report = sync(SlowImports(local_account), files)
+
+    assert report.count(DONE) == len(plan.changes) + 1
+    assert events.index("write rjgit-user_general_set-usage-location") < events.index("import MicrosoftTeams done")
+    assert events.index("import MicrosoftTeams done") < events.index("write rjgit-org_general_list-guests")
+    assert time.monotonic() - started < 5
