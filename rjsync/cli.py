@@ -14,7 +14,8 @@ from rjsync.errors import RjsyncError
 
 
 class _Group(click.Group):
-    """A group whose commands report ``RjsyncError`` as one clear line and exit 1."""
+    """A group whose commands report ``RjsyncError`` as one clear line and exit 1, and whose
+    usage errors exit 1 too (2 is reserved for "changes pending")."""
 
     def invoke(self, ctx: click.Context):  # noqa: D401 - click API
         try:
@@ -22,6 +23,10 @@ class _Group(click.Group):
         except RjsyncError as exc:
             click.echo(f"Error: {exc.message}", err=True)
             ctx.exit(exc.exit_code)
+        except click.UsageError as exc:
+            # exit 1, not click's 2: with --detailed-exitcode, 2 means "the plan has changes"
+            exc.show()
+            ctx.exit(1)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

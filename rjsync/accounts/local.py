@@ -70,6 +70,11 @@ class LocalAccount:
 
     def snapshot(self, scope: SnapshotScope | None = None) -> Snapshot:
         # files are cheap to read: the whole account whatever the scope
+        if not self.path.exists():  # a new account: reading it creates nothing
+            environments = tuple(
+                LiveRuntimeEnvironment(name, language, version)
+                for name, (language, version) in sorted(BUILTIN_RUNTIME_ENVIRONMENTS.items(), key=lambda i: i[0].lower()))
+            return Snapshot(runbooks=(), modules=(), runtime_environments=environments)
         with self._locked():
             runbooks = tuple(
                 sorted((self._read_runbook(p) for p in self._scripts()), key=lambda r: r.name.lower())
@@ -88,6 +93,8 @@ class LocalAccount:
         return Snapshot(runbooks=runbooks, modules=modules, runtime_environments=environments)
 
     def read_content(self, name: str) -> bytes | None:
+        if not self.path.exists():
+            return None
         with self._locked():
             script = self._find_script(name)
             return script.read_bytes() if script else None
@@ -129,8 +136,9 @@ class LocalAccount:
             script = self._find_script(name)
             if script is None:
                 return
-            script.unlink()
+            # metadata first: a script left without it is still owned (by its name), never lost
             _sidecar(script).unlink(missing_ok=True)
+            script.unlink()
 
     def ensure_runtime_environment(
         self, name: str = "RJ-PowerShell-7.4", *, language: str = "PowerShell", version: str = "7.4"
@@ -175,8 +183,8 @@ class LocalAccount:
                 return _module(current)  # never downgrade
             entry = {
                 "name": current["name"] if current else spec.name,
-                # no gallery to ask which version is the newest: say so
-                "version": spec.version or "latest",
+                # no gallery to ask which version is the newest: the version stays unknown
+                "version": spec.version,
                 "provisioning_state": SUCCEEDED,
                 "error": None,
             }
@@ -208,7 +216,18 @@ class LocalAccount:
                 f"The directory account '{self.path}' is locked by another rjsync process "
                 f"(waited {self._lock_timeout:g} s for {self._lock_file})."
             ) from err
+        self._remove_leftovers()
         return _Release(lock)
+
+    def _remove_leftovers(self) -> None:
+        """Temporary files of a writer that was killed (none is being written: we hold the lock)."""
+        for folder in (self.path, self._runbooks):
+            try:
+                leftovers = [p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp")]
+            except OSError:
+                continue
+            for path in leftovers:
+                path.unlink(missing_ok=True)
 
     def _scripts(self) -> list[Path]:
         if not self._runbooks.is_dir():

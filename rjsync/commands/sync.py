@@ -170,8 +170,15 @@ def run_plan(settings: SyncSettings, *, fmt: str = "text", out: str | None = Non
         if fmt == "text":
             click.echo(f"Saved the plan to {out}; apply it with: rjsync apply {out}")
     if plan.errored:
+        _catalog_errors(plan)
         return 1
     return 2 if detailed_exitcode and plan.has_changes else 0
+
+
+def _catalog_errors(plan: Plan) -> None:
+    count = sum(1 for d in plan.diagnostics if d.severity == "error")
+    click.echo(f"Error: the catalog has {count} error{'s' if count != 1 else ''} (see Diagnostics): those "
+               "runbooks are left as they are and nothing is deleted until they are fixed.", err=True)
 
 
 # -- apply -----------------------------------------------------------------------------------------
@@ -227,7 +234,10 @@ def run_apply(prepared: Prepared, *, auto_approve: bool = False, max_deletions: 
         doc = plan.to_json()
         click.echo(render.to_text(doc, color=_color(sys.stdout)), nl=False)
         if not plan.has_changes:
-            return 1 if plan.errored else 0
+            if plan.errored:
+                _catalog_errors(plan)
+                return 1
+            return 0
         if not auto_approve:
             if not sys.stdin.isatty():
                 raise RjsyncError("Not applying: confirmation needs a terminal. Review the plan above and "
@@ -293,7 +303,7 @@ def _print_report(report: ApplyReport, seconds: float, plan: Plan) -> None:
     verdict = "Apply complete" if not problems else "Apply incomplete"
     click.echo(f"\n{verdict} in {seconds:.1f} s: {done} done, {failed} failed, {skipped} skipped.")
     if plan.errored:
-        click.echo("The catalog has errors: those runbooks were left as they are and nothing was deleted.")
+        _catalog_errors(plan)
     if problems:
         click.echo("Run the same command again to finish: what is done is not repeated.")
 

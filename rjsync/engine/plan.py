@@ -499,7 +499,7 @@ def _modules(desired: list[Runbook], snapshot: Snapshot, policy: Policy):
         # runbooks share the module; the newest version only when no minimum is named
         after = {"version": minimum, "minimum_version": minimum, "runtime_environment": where,
                  "runbooks": users}
-        if live is None or live.provisioning_state != SUCCEEDED or not live.version:
+        if live is None or live.provisioning_state != SUCCEEDED:
             if live is None:
                 reason = f"required by {count}; not installed"
             else:
@@ -510,13 +510,13 @@ def _modules(desired: list[Runbook], snapshot: Snapshot, policy: Policy):
                             before=({"version": live.version, "provisioning_state": live.provisioning_state}
                                     if live else None),
                             after=after)
-        elif minimum and version_key(live.version) < version_key(minimum):
+        elif minimum and (not live.version or version_key(live.version) < version_key(minimum)):
             warnings = ()
-            if version_key(minimum)[0][0] > version_key(live.version)[0][0]:
+            if live.version and version_key(minimum)[0][0] > version_key(live.version)[0][0]:
                 warnings = (f"major-version upgrade {live.version} -> {minimum}: customer runbooks "
                             f"that use {live.name} {live.version} may break",)
             change = Change(MODULE, UPDATE, live.name,
-                            f"required by {count} at least at {minimum}; {live.version} installed",
+                            f"required by {count} at least at {minimum}; {live.version or 'an unknown version'} installed",
                             before={"version": live.version, "provisioning_state": live.provisioning_state},
                             after=after, warnings=warnings)
         else:

@@ -31,7 +31,9 @@ def summary_line(doc: Mapping[str, Any]) -> str:
     parts = [f"{summary[a] + (summary['environment'] if a == 'create' else 0)} {_VERB[a]}"
              for a in ("create", "update", "replace", "delete")
              if summary[a] + (summary["environment"] if a == "create" else 0)]
-    if not parts:
+    if not parts and summary["errors"]:
+        text = "No changes from the runbooks that could be read."
+    elif not parts:
         text = "No changes: the account matches the source."
     else:
         text = ", ".join(parts) + "."

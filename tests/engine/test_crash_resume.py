@@ -329,9 +329,6 @@ def test_apply_converges_after_a_kill_inside_a_write(world, tmp_path, from_old, 
     converge_and_check(world, account, temp_files(account))
 
 
-@pytest.mark.xfail(strict=True, reason="a SIGKILL between writing a temporary file and moving it into "
-                                       "place leaves .<name>.<random>.tmp in runbooks/; no later apply "
-                                       "removes it (local.py never cleans up stale temporary files)")
 def test_apply_rerun_removes_a_temporary_file_a_kill_left_behind(world, tmp_path):
     account = tmp_path / "account"
     shutil.copytree(world.empty_account, account)
@@ -342,9 +339,6 @@ def test_apply_rerun_removes_a_temporary_file_a_kill_left_behind(world, tmp_path
     assert temp_files(account) == []
 
 
-@pytest.mark.xfail(strict=True, reason="delete_runbook unlinks the script before its .meta.json: a kill "
-                                       "in between leaves an orphaned .meta.json that no snapshot sees "
-                                       "and no later apply removes")
 def test_apply_rerun_leaves_no_orphaned_metadata_after_a_kill_in_a_delete(world, tmp_path):
     account = tmp_path / "account"
     shutil.copytree(world.old_account, account)
