@@ -120,7 +120,7 @@ def read_contents(account: Account, names: list[str], concurrency: int) -> dict[
     if not names:
         return {}
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(names)))) as pool:
-        return dict(zip(names, pool.map(account.read_content, names)))
+        return dict(zip(names, pool.map(account.read_content, names), strict=False))
 
 
 def plan_against(account: Account, catalog: Catalog, policy: Policy, concurrency: int) -> tuple[Snapshot, Plan]:

@@ -219,7 +219,7 @@ def _environments(policy: Policy) -> tuple[str, ...]:
 def content_needed(catalog: Catalog, snapshot: Snapshot, policy: Policy) -> list[str]:
     """Live runbooks whose content the plan compares: no valid receipt, or published since."""
     names = []
-    for runbook, live in _pairs(catalog, snapshot, policy)[0]:
+    for _runbook, live in _pairs(catalog, snapshot, policy)[0]:
         if live is not None and _needs_content(live):
             names.append(live.name)
     return names

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from engine_support import catalog, script
 from rjsync.accounts.base import LiveRunbook, RunbookWrite, Snapshot
 from rjsync.commands.sync import plan_against
 from rjsync.engine.apply import DONE, FAILED, SKIPPED, apply_plan
-from rjsync.engine.plan import RECEIPT_COMMIT, RECEIPT_PATH, RECEIPT_SHA256, plan_sync
+from rjsync.engine.plan import RECEIPT_COMMIT, RECEIPT_PATH, plan_sync
 from rjsync.engine.policy import Policy
 from rjsync.errors import AccountError
 
