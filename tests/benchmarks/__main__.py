@@ -1,6 +1,8 @@
 """Run every benchmark: ``python -m tests.benchmarks``. Each prints its figures."""
 
-from tests.benchmarks import bench_catalog
+from tests.benchmarks import bench_catalog, bench_sync
 
 if __name__ == "__main__":
     bench_catalog.main()
+    print()
+    bench_sync.main()
