@@ -178,5 +178,40 @@ def apply_cmd(planfile, auto_approve, max_deletions, concurrency, **options) -> 
     sys.exit(run_apply(prepared, auto_approve=auto_approve, max_deletions=max_deletions))
 
 
+# -- github ----------------------------------------------------------------------------------------
+
+
+@cli.group("github")
+def github_group() -> None:
+    """Work with GitHub from a workflow (pull-request comments)."""
+
+
+@github_group.command("comment")
+@click.argument("body", metavar="[FILE]", default="-", required=False)
+@click.option("--marker", metavar="MARKER", default=None,
+              help="Hidden first line that identifies the comment; one comment per marker.  "
+                   "[default: <!-- rjsync-plan -->]")
+@click.option("--repo", metavar="OWNER/NAME", default=None, help="The repository.  [default: $GITHUB_REPOSITORY]")
+@click.option("--pr", type=click.IntRange(min=1), default=None, metavar="N",
+              help="The pull request.  [default: the one in $GITHUB_EVENT_PATH]")
+@click.option("--api-url", metavar="URL", default=None,
+              help="GitHub's REST API.  [default: $GITHUB_API_URL or https://api.github.com]")
+def github_comment_cmd(body, marker, repo, pr, api_url) -> None:
+    """Post FILE (markdown; '-' or nothing: standard input) on a pull request, editing the
+    comment posted before with the same marker instead of adding another.
+
+    \b
+    Example (in a pull_request workflow, with permissions: pull-requests: write):
+      rjsync plan --manifest manifests/prod.yaml --format markdown > plan.md
+      rjsync github comment plan.md        # env: GITHUB_TOKEN: ${{ github.token }}
+
+    The token is read from $GITHUB_TOKEN (or $GH_TOKEN) and never printed. Bodies longer
+    than GitHub's 65,536 characters are cut with a note.
+    """
+    from rjsync.commands.github import run
+
+    sys.exit(run(body, marker=marker, repo=repo, pr=pr, api_url=api_url))
+
+
 def main() -> None:
     cli(prog_name="rjsync")
