@@ -148,7 +148,8 @@ def plan_cmd(fmt, out, detailed_exitcode, max_deletions, **options) -> None:
 @click.option("--max-deletions", type=click.IntRange(min=0), default=None, metavar="N",
               help="Allow up to N deletions in this run.  [default: the policy's limit, 10]")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=None, metavar="N",
-              help="Account writes running at once.  [default: 8]")
+              help="Requests to the account in flight at once; up to 4 x N runbook writes proceed "
+                   "together, as a write mostly waits for the service.  [default: 8]")
 def apply_cmd(planfile, auto_approve, max_deletions, concurrency, **options) -> None:
     """Sync an account with its source: plan, show, confirm, apply.
 

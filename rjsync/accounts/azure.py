@@ -37,6 +37,7 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
+from azure.core.pipeline.policies import HTTPPolicy
 from azure.mgmt.automation import AutomationClient
 
 from rjsync.accounts.base import (
@@ -87,6 +88,25 @@ class AzureSettings:
     #: CA bundle path, True (system store) or False; None reads REQUESTS_CA_BUNDLE, then
     #: SSL_CERT_FILE, else the default store.
     connection_verify: str | bool | None = None
+    #: Requests in flight at once (``--concurrency``); waits between polls hold no slot.
+    max_concurrent_requests: int = 8
+
+
+class RequestLimit(HTTPPolicy):
+    """At most ``limit`` requests in flight through one client (each retry is a request).
+
+    It sits after the retry policy, so a back-off or a long-running operation's wait between
+    polls holds no slot: many runbook writes can wait on the service while only ``limit``
+    requests are on the wire.
+    """
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self._slots = threading.BoundedSemaphore(max(1, limit))
+
+    def send(self, request):
+        with self._slots:
+            return self.next.send(request)
 
 
 class ImportPacer:
@@ -141,6 +161,7 @@ class AzureAccount:
             retry_backoff_max=settings.retry_backoff_max,
             read_timeout=settings.read_timeout,
             connection_verify=verify,
+            per_retry_policies=[RequestLimit(settings.max_concurrent_requests)],
         )
         self.gallery = Gallery(gallery_url or DEFAULT_GALLERY_URL, connection_verify=verify,
                                retry_backoff_factor=settings.retry_backoff_factor)

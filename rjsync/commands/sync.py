@@ -42,6 +42,10 @@ from rjsync.source import Checkout, open_source
 
 AccountOpener = Callable[[SyncSettings], Account]
 
+#: Runbook writes in progress per request slot (``--concurrency`` bounds requests in flight):
+#: a write spends most of its time waiting for two long-running operations, not on the wire.
+WRITES_PER_REQUEST_SLOT = 4
+
 
 @dataclass
 class Prepared:
@@ -73,23 +77,34 @@ def settings_from(
     concurrency: int | None = None,
 ) -> SyncSettings:
     """A manifest, or --source/--target; flags given explicitly override the manifest."""
-    policy = {k: v for k, v in (policy or {}).items() if v is not None}
-    azure = {k: v for k, v in (azure or {}).items() if v is not None}
     if manifest:
         if source or target:
             raise RjsyncError("Give either --manifest or --source and --target, not both.")
         from rjsync.manifest import load_manifest
 
-        settings = load_manifest(manifest)
-        if ref:
-            settings = dataclasses.replace(settings, source=dataclasses.replace(settings.source, ref=ref))
-    else:
-        if not source or not target:
-            missing = " and ".join(o for o, v in (("--source", source), ("--target", target)) if not v)
-            raise RjsyncError(
-                f"Missing {missing}: give --manifest FILE, or --source SOURCE and --target TARGET "
-                "(local:PATH or an automation account's ARM id).")
-        settings = SyncSettings(source=SourceSpec(source, ref), target=target)
+        return override(load_manifest(manifest), ref=ref, policy=policy, azure=azure, concurrency=concurrency)
+    if not source or not target:
+        missing = " and ".join(o for o, v in (("--source", source), ("--target", target)) if not v)
+        raise RjsyncError(
+            f"Missing {missing}: give --manifest FILE, or --source SOURCE and --target TARGET "
+            "(local:PATH or an automation account's ARM id).")
+    settings = SyncSettings(source=SourceSpec(source, ref), target=target)
+    return override(settings, policy=policy, azure=azure, concurrency=concurrency)
+
+
+def override(
+    settings: SyncSettings,
+    *,
+    ref: str | None = None,
+    policy: Mapping[str, Any] | None = None,
+    azure: Mapping[str, Any] | None = None,
+    concurrency: int | None = None,
+) -> SyncSettings:
+    """``settings`` with the values given (not None) in place of the manifest's."""
+    policy = {k: v for k, v in (policy or {}).items() if v is not None}
+    azure = {k: v for k, v in (azure or {}).items() if v is not None}
+    if ref:
+        settings = dataclasses.replace(settings, source=dataclasses.replace(settings.source, ref=ref))
     if policy:
         settings = dataclasses.replace(settings, policy=dataclasses.replace(settings.policy, **policy))
     if azure:
@@ -100,9 +115,12 @@ def settings_from(
 
 
 def default_opener(settings: SyncSettings) -> Account:
+    from rjsync.accounts.azure import AzureSettings
+
     az: AzureOptions = settings.azure
     return open_account(settings.target, owned_prefix=settings.policy.prefix, auth=az.auth,
-                        client_id=az.client_id, cloud=az.cloud, arm_endpoint=az.arm_endpoint)
+                        client_id=az.client_id, cloud=az.cloud, arm_endpoint=az.arm_endpoint,
+                        settings=AzureSettings(max_concurrent_requests=settings.concurrency))
 
 
 # -- plan ------------------------------------------------------------------------------------------
@@ -110,9 +128,13 @@ def default_opener(settings: SyncSettings) -> Account:
 
 def read_source(spec: SourceSpec, policy: Policy) -> tuple[Checkout, Catalog]:
     checkout = open_source(spec.location, spec.ref)
-    catalog = build_catalog(checkout.info, checkout.files, contexts=policy.contexts, prefix=policy.prefix,
-                            diagnostics=checkout.diagnostics)
-    return checkout, catalog
+    return checkout, catalog_of(checkout, policy)
+
+
+def catalog_of(checkout: Checkout, policy: Policy) -> Catalog:
+    """The catalog of a checkout as ``policy`` sees it (its contexts and prefix)."""
+    return build_catalog(checkout.info, checkout.files, contexts=policy.contexts, prefix=policy.prefix,
+                         diagnostics=checkout.diagnostics)
 
 
 def read_contents(account: Account, names: list[str], concurrency: int) -> dict[str, bytes | None]:
@@ -175,10 +197,14 @@ def run_plan(settings: SyncSettings, *, fmt: str = "text", out: str | None = Non
     return 2 if detailed_exitcode and plan.has_changes else 0
 
 
-def _catalog_errors(plan: Plan) -> None:
+def catalog_errors(plan: Plan) -> str:
     count = sum(1 for d in plan.diagnostics if d.severity == "error")
-    click.echo(f"Error: the catalog has {count} error{'s' if count != 1 else ''} (see Diagnostics): those "
-               "runbooks are left as they are and nothing is deleted until they are fixed.", err=True)
+    return (f"the catalog has {count} error{'s' if count != 1 else ''} (see Diagnostics): those runbooks "
+            "are left as they are and nothing is deleted until they are fixed.")
+
+
+def _catalog_errors(plan: Plan, err=None) -> None:
+    click.echo(f"Error: {catalog_errors(plan)}", err=True, file=err)
 
 
 # -- apply -----------------------------------------------------------------------------------------
@@ -228,24 +254,35 @@ def prepare_saved(path: str, *, azure: AzureOptions, concurrency: int,
 
 def run_apply(prepared: Prepared, *, auto_approve: bool = False, max_deletions: int | None = None,
               concurrency: int | None = None) -> int:
+    return apply_prepared(prepared, auto_approve=auto_approve, max_deletions=max_deletions,
+                          concurrency=concurrency)[0]
+
+
+def apply_prepared(prepared: Prepared, *, auto_approve: bool = False, max_deletions: int | None = None,
+                   concurrency: int | None = None, out=None, err=None) -> tuple[int, ApplyReport | None]:
+    """Show the plan, confirm, apply; the exit code and the report (None when nothing was applied).
+
+    The plan and the report go to ``out``, progress and problems to ``err`` (default: stdout and
+    stderr); a fleet gives each account its own. Closes the account.
+    """
     plan = prepared.plan
     account = prepared.account
     try:
         doc = plan.to_json()
-        click.echo(render.to_text(doc, color=_color(sys.stdout)), nl=False)
+        click.echo(render.to_text(doc, color=_color(out or sys.stdout)), nl=False, file=out)
         if not plan.has_changes:
             if plan.errored:
-                _catalog_errors(plan)
-                return 1
-            return 0
+                _catalog_errors(plan, err)
+                return 1, None
+            return 0, None
         if not auto_approve:
             if not sys.stdin.isatty():
                 raise RjsyncError("Not applying: confirmation needs a terminal. Review the plan above and "
                                   "pass --auto-approve to apply without asking.")
             if not click.confirm(f"\nApply these changes to {plan.target}?", default=False, err=True):
                 click.echo("Nothing applied.", err=True)
-                return 1
-        progress = Progress(steps(plan), sys.stderr)
+                return 1, None
+        progress = Progress(steps(plan), err or sys.stderr)
         started = time.monotonic()
         try:
             report = apply_plan(plan, account, prepared.files,
@@ -253,8 +290,8 @@ def run_apply(prepared: Prepared, *, auto_approve: bool = False, max_deletions: 
                                 max_deletions=max_deletions, on_outcome=progress.outcome)
         finally:
             progress.close()
-        _print_report(report, time.monotonic() - started, plan)
-        return 0 if report.ok and not plan.errored else 1
+        _print_report(report, time.monotonic() - started, plan, out, err)
+        return (0 if report.ok and not plan.errored else 1), report
     finally:
         account.close()
 
@@ -293,19 +330,19 @@ def _outcome_line(outcome: Outcome) -> str:
     return f"{outcome.status:<7} {outcome.action} {kind} {outcome.name}: {outcome.message}"
 
 
-def _print_report(report: ApplyReport, seconds: float, plan: Plan) -> None:
+def _print_report(report: ApplyReport, seconds: float, plan: Plan, out=None, err=None) -> None:
     done, failed, skipped = report.count(DONE), report.count(FAILED), report.count(SKIPPED)
     problems = [o for o in report.outcomes if o.status != DONE]
     if problems:
-        click.echo("\nNot done:", err=True)
+        click.echo("\nNot done:", err=True, file=err)
         for outcome in sorted(problems, key=lambda o: (o.kind, o.name.lower())):
-            click.echo(f"  {_outcome_line(outcome)}", err=True)
+            click.echo(f"  {_outcome_line(outcome)}", err=True, file=err)
     verdict = "Apply complete" if not problems else "Apply incomplete"
-    click.echo(f"\n{verdict} in {seconds:.1f} s: {done} done, {failed} failed, {skipped} skipped.")
+    click.echo(f"\n{verdict} in {seconds:.1f} s: {done} done, {failed} failed, {skipped} skipped.", file=out)
     if plan.errored:
-        _catalog_errors(plan)
+        _catalog_errors(plan, err)
     if problems:
-        click.echo("Run the same command again to finish: what is done is not repeated.")
+        click.echo("Run the same command again to finish: what is done is not repeated.", file=out)
 
 
 def _color(stream) -> bool:

@@ -366,3 +366,20 @@ def test_azure_account_ensure_runtime_environment_creates_powershell_74(azure_ac
     body = json.loads(created[0].body)
     assert body["properties"]["runtime"] == {"language": "PowerShell", "version": "7.4"}
     assert body["location"] == arm.account.location
+
+
+def test_azure_account_keeps_at_most_max_concurrent_requests_in_flight(open_azure, arm):
+    from concurrent.futures import ThreadPoolExecutor
+
+    for i in range(8):
+        arm.account.add_runbook(f"rjgit-user_general_r{i}", b"Write-Output 1")
+    account = open_azure(max_concurrent_requests=2)
+    arm.server.delay(0.2, path=r"/content$")
+
+    with ThreadPoolExecutor(8) as pool:
+        contents = list(pool.map(account.read_content, [f"rjgit-user_general_r{i}" for i in range(8)]))
+
+    assert contents == [b"Write-Output 1"] * 8
+    arrived = sorted(r.time for r in arm.server.requests(path=r"/content$"))
+    # two at a time: every third request arrived only after one of the first two finished
+    assert all(arrived[i + 2] - arrived[i] >= 0.19 for i in range(len(arrived) - 2)), arrived
