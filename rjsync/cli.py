@@ -5,6 +5,7 @@ This is the only place that turns an ``RjsyncError`` into a message and an exit 
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -70,8 +71,11 @@ def _source_options(f):
     from rjsync.accounts.credentials import AUTH_KINDS, CLOUDS
 
     options = [
-        click.option("--manifest", metavar="FILE", type=click.Path(dir_okay=False),
-                     help="A YAML manifest naming source, target and policy (see manifests/demo.yaml)."),
+        click.option("--manifest", metavar="FILE|FOLDER", type=click.Path(),
+                     help="A YAML manifest naming source, target and policy (see manifests/demo.yaml), or "
+                          "a folder of them: every account in it (a fleet; _defaults.yaml holds what they share)."),
+        click.option("--accounts-at-once", type=click.IntRange(1, 64), default=None, metavar="N",
+                     help="With a folder of manifests: accounts planned or applied at once.  [default: 4]"),
         click.option("--source", metavar="SOURCE", help="A folder, or a git URL / local repository path."),
         click.option("--ref", metavar="REF", help="Branch, tag or commit of a git SOURCE."),
         click.option("--target", metavar="TARGET",
@@ -102,14 +106,22 @@ def _source_options(f):
     return f
 
 
-def _settings(manifest, source, ref, target, prefix, contexts, exclude, runtime, modules, keep_drifted,
-              auth, client_id, cloud, arm_endpoint, max_deletions=None, concurrency=None):
+def _settings(manifest, accounts_at_once, source, ref, target, prefix, contexts, exclude, runtime, modules,
+              keep_drifted, auth, client_id, cloud, arm_endpoint, max_deletions=None, concurrency=None):
+    """SyncSettings, or a Fleet when --manifest names a folder."""
     from rjsync.commands.sync import settings_from
 
     policy = {"prefix": prefix, "contexts": tuple(contexts) or None, "exclude": tuple(exclude) or None,
               "runtime": runtime, "modules": modules, "keep_drifted": keep_drifted, "max_deletions": max_deletions}
     azure = {"auth": auth.lower() if auth else None, "client_id": client_id,
              "cloud": cloud.lower() if cloud else None, "arm_endpoint": arm_endpoint}
+    if manifest and os.path.isdir(manifest):
+        from rjsync.fleet import fleet_from
+
+        return fleet_from(manifest, source=source, ref=ref, target=target, policy=policy, azure=azure,
+                          concurrency=concurrency, accounts_at_once=accounts_at_once)
+    if accounts_at_once is not None:
+        raise click.UsageError("--accounts-at-once is for a folder of manifests (--manifest FOLDER).")
     return settings_from(manifest=manifest, source=source, ref=ref, target=target, policy=policy, azure=azure,
                          concurrency=concurrency)
 
@@ -132,12 +144,20 @@ def plan_cmd(fmt, out, detailed_exitcode, max_deletions, **options) -> None:
       rjsync plan --source https://github.com/realmjoin/realmjoin-runbooks.git --ref master \\
                   --target /subscriptions/.../automationAccounts/aa-realmjoin --format markdown
 
+    With --manifest FOLDER, plans every account of the folder (a few at once, each on its own:
+    one failing does not stop the others) and ends with one summary table.
+
     Exit codes: 0 success, 1 error (including a catalog with errors), 2 changes pending
-    (only with --detailed-exitcode).
+    (only with --detailed-exitcode). For a folder, the worst of its accounts' (1, then 2, then 0).
     """
     from rjsync.commands.sync import run_plan
+    from rjsync.fleet import Fleet, run_fleet_plan
 
     settings = _settings(max_deletions=max_deletions, **options)
+    if isinstance(settings, Fleet):
+        if out:
+            raise click.UsageError("--out saves one account's plan; give --manifest one FILE of the folder.")
+        sys.exit(run_fleet_plan(settings, fmt=fmt, detailed_exitcode=detailed_exitcode))
     sys.exit(run_plan(settings, fmt=fmt, out=out, detailed_exitcode=detailed_exitcode))
 
 
@@ -158,9 +178,15 @@ def apply_cmd(planfile, auto_approve, max_deletions, concurrency, **options) -> 
     are written, deletions come last. A failed change does not stop the others; run again to
     finish an interrupted or partly failed apply.
 
-    Exit codes: 0 everything applied (or nothing to do), 1 an error or a change not done.
+    With --manifest FOLDER (needs --auto-approve), applies every account of the folder, a few at
+    once, each on its own; progress lines start with the account's name, and one summary table
+    ends the output.
+
+    Exit codes: 0 everything applied (or nothing to do), 1 an error or a change not done (for a
+    folder: in any account).
     """
     from rjsync.commands.sync import prepare, prepare_saved, run_apply
+    from rjsync.fleet import Fleet, run_fleet_apply
 
     if planfile:
         given = [f"--{k.replace('_', '-')}" for k, v in options.items()
@@ -175,7 +201,10 @@ def apply_cmd(planfile, auto_approve, max_deletions, concurrency, **options) -> 
                                                   ("arm_endpoint", options["arm_endpoint"]))})
         prepared = prepare_saved(planfile, azure=azure, concurrency=concurrency or DEFAULT_CONCURRENCY)
     else:
-        prepared = prepare(_settings(max_deletions=None, concurrency=concurrency, **options))
+        settings = _settings(max_deletions=None, concurrency=concurrency, **options)
+        if isinstance(settings, Fleet):
+            sys.exit(run_fleet_apply(settings, auto_approve=auto_approve, max_deletions=max_deletions))
+        prepared = prepare(settings)
     sys.exit(run_apply(prepared, auto_approve=auto_approve, max_deletions=max_deletions))
 
 

@@ -14,8 +14,16 @@ Azure options of the sync::
 Reading is strict: an unknown key, a duplicate key or a value of the wrong kind is an error
 that names the file, the line and the dotted key (``acme.yaml:7: policy.max_deletions: ...``).
 Relative paths (``source.path``, the folder of a ``local:`` target) are relative to the
-manifest's own folder. The schema is a table of key -> checker, walked over the composed YAML
-nodes so every value keeps its line.
+folder of the file that gives them. The schema is a table of key -> checker, walked over the
+composed YAML nodes so every value keeps its file and line.
+
+Folder defaults: a ``_defaults.yaml`` beside a manifest holds what every manifest in that
+folder shares (the same schema, every key optional). A manifest overrides it key by key:
+mappings merge, anything else (a list, a number, a string) replaces the default. A manifest
+whose ``source`` gives ``url`` or ``path`` names its own repository and takes nothing from the
+defaults' ``source`` (not even ``ref``); one giving only ``ref`` keeps their repository. The two
+files are merged as YAML nodes before validation, so an error names the file and line the
+offending value comes from.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -56,12 +65,79 @@ _TARGET_FORM = (f"add target: local:PATH for a directory account, or target: {AR
                 "for an automation account")
 
 
-def load_manifest(path: str | os.PathLike) -> SyncSettings:
-    """Read and validate the manifest at ``path``; raise ``ManifestError`` naming what is wrong."""
+#: The file in a folder of manifests that holds their defaults (``.yml`` works too).
+DEFAULTS_FILES = ("_defaults.yaml", "_defaults.yml")
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """A folder's validated ``_defaults.yaml``, composed once and merged into each manifest."""
+
+    path: str
+    node: yaml.MappingNode
+
+
+_BESIDE = object()  # load_manifest: look for the defaults beside the manifest
+
+
+def find_defaults(folder: str | os.PathLike) -> Path | None:
+    """The defaults file of ``folder``, or None; both spellings at once is an error."""
+    found = [Path(folder) / name for name in DEFAULTS_FILES if (Path(folder) / name).is_file()]
+    if len(found) > 1:
+        raise ManifestError(f"Both {found[0]} and {found[1]} exist; keep one defaults file.")
+    return found[0] if found else None
+
+
+def load_defaults(path: str | os.PathLike) -> Defaults:
+    """Read and validate a defaults file: a manifest whose every key is optional."""
     shown = os.fspath(path)
+    loader, root = _compose(shown)
+    if root is None or root.tag == _NULL:
+        start = (root or yaml.ScalarNode(_NULL, "")).start_mark
+        root = yaml.MappingNode("tag:yaml.org,2002:map", [], start, start)
+    _section(_TOP)(_Reader(shown, loader, partial=True), root, "")
+    return Defaults(shown, root)
+
+
+def load_manifest(path: str | os.PathLike, *, defaults: Defaults | None | object = _BESIDE
+                  ) -> SyncSettings:
+    """Read and validate the manifest at ``path``; raise ``ManifestError`` naming what is wrong.
+
+    ``defaults`` is merged under the manifest; by default it is the ``_defaults.yaml`` beside
+    the manifest, if there is one (``None``: no defaults).
+    """
+    shown = os.fspath(path)
+    if defaults is _BESIDE:
+        found = None if Path(shown).name in DEFAULTS_FILES else find_defaults(Path(shown).parent)
+        defaults = load_defaults(found) if found else None
+    loader, root = _compose(shown)
+    if root is None or root.tag == _NULL:
+        raise ManifestError(f"{shown}: the manifest is empty; it needs at least 'source' and "
+                            "'target'.")
+    if defaults is not None:
+        root = _merge(defaults.node, root, "")
+    values = _section(_TOP)(_Reader(shown, loader), root, "")
+    for key, form in (("source", _SOURCE_FORM), ("target", _TARGET_FORM)):
+        if key not in values:
+            also = f" (here or in {defaults.path})" if defaults is not None else ""
+            raise ManifestError(f"{shown}: '{key}' is missing{also}: {form}.")
+    return SyncSettings(
+        source=values["source"],
+        target=values["target"],
+        policy=Policy(**values.get("policy", {})),
+        azure=AzureOptions(**values.get("azure", {})),
+        concurrency=values.get("concurrency", DEFAULT_CONCURRENCY),
+        name=Path(shown).stem,
+        manifest=shown,
+    )
+
+
+def _compose(shown: str) -> tuple[yaml.SafeLoader, yaml.Node | None]:
+    """The file's YAML node tree; every node's marks carry ``shown`` as their file name."""
     text = _read(shown)
     try:
         loader = yaml.SafeLoader(text)
+        loader.name = shown  # marks are made while composing, from the reader's name
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
@@ -74,23 +150,40 @@ def load_manifest(path: str | os.PathLike) -> SyncSettings:
         line = text.count("\n", 0, err.position) + 1
         raise ManifestError(f"{shown}:{line}: not valid YAML: {err.reason} "
                             f"(character #x{err.character:04x}).") from None
-    if root is None or root.tag == _NULL:
-        raise ManifestError(f"{shown}: the manifest is empty; it needs at least 'source' and "
-                            "'target'.")
-    reader = _Reader(shown, Path(shown).absolute().parent, loader)
-    values = _section(_TOP)(reader, root, "")
-    for key, form in (("source", _SOURCE_FORM), ("target", _TARGET_FORM)):
-        if key not in values:
-            raise ManifestError(f"{shown}: '{key}' is missing: {form}.")
-    return SyncSettings(
-        source=values["source"],
-        target=values["target"],
-        policy=Policy(**values.get("policy", {})),
-        azure=AzureOptions(**values.get("azure", {})),
-        concurrency=values.get("concurrency", DEFAULT_CONCURRENCY),
-        name=Path(shown).stem,
-        manifest=shown,
-    )
+    return loader, root
+
+
+#: section -> (keys, dropped): a manifest giving any of ``keys`` drops all of ``dropped`` from
+#: the defaults' section. A manifest naming its own repository (url or path) inherits neither
+#: the defaults' repository nor their ref; one giving only a ref keeps their repository.
+_OWN = {"source": ({"url", "path"}, {"url", "path", "ref"})}
+
+
+def _merge(base: yaml.Node, over: yaml.Node, key: str) -> yaml.Node:
+    """``over`` with what ``base`` sets and ``over`` does not: mappings merge key by key,
+    anything else in ``over`` replaces ``base``; an empty section (``policy:`` and nothing
+    under it) keeps the defaults. ``base`` is a validated defaults node (unique keys);
+    ``over``'s own duplicate or odd keys are kept for validation to report."""
+    if isinstance(base, yaml.MappingNode) and isinstance(over, yaml.ScalarNode) \
+            and over.tag == _NULL and key:
+        return base
+    if not (isinstance(base, yaml.MappingNode) and isinstance(over, yaml.MappingNode)):
+        return over
+    given = {k.value for k, _ in over.value if isinstance(k, yaml.ScalarNode)}
+    dropped = set(given)
+    keys, drops = _OWN.get(key, (set(), set()))
+    if given & keys:
+        dropped |= drops
+    defaults = {k.value: v for k, v in base.value}
+    pairs = [(k, v) for k, v in base.value if k.value not in dropped]
+    merged: set[str] = set()
+    for key_node, value in over.value:
+        name = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+        if name in defaults and name not in merged:
+            merged.add(name)
+            value = _merge(defaults[name], value, f"{key}.{name}" if key else name)
+        pairs.append((key_node, value))
+    return yaml.MappingNode(over.tag, pairs, over.start_mark, over.end_mark, over.flow_style)
 
 
 def _read(shown: str) -> str:
@@ -118,21 +211,25 @@ def _error(shown: str, line: int, key: str, message: str) -> ManifestError:
 
 
 class _Reader:
-    """What the checkers share: the file name for messages, its folder, and the YAML loader."""
+    """What the checkers share: the file being read, its YAML loader, and whether it is a
+    defaults file (``partial``: a section may leave out what a manifest needs). A value's own
+    file (a manifest's, or its defaults') comes from the node's marks."""
 
-    def __init__(self, shown: str, folder: Path, loader: yaml.SafeLoader) -> None:
+    def __init__(self, shown: str, loader: yaml.SafeLoader, *, partial: bool = False) -> None:
         self.shown = shown
-        self.folder = folder
         self.loader = loader
+        self.partial = partial
 
     def fail(self, node: yaml.Node, key: str, message: str) -> ManifestError:
-        return _error(self.shown, node.start_mark.line + 1, key, message)
+        return _error(node.start_mark.name, node.start_mark.line + 1, key, message)
 
     def value(self, node: yaml.ScalarNode) -> Any:
         return self.loader.construct_object(node, deep=True)
 
-    def resolve(self, path: str) -> str:
-        return os.path.normpath(self.folder / os.path.expanduser(path))
+    def resolve(self, node: yaml.Node, path: str) -> str:
+        """``path`` relative to the folder of the file that gives it."""
+        folder = Path(node.start_mark.name).absolute().parent
+        return os.path.normpath(folder / os.path.expanduser(path))
 
 
 Checker = Callable[[_Reader, yaml.Node, str], Any]
@@ -261,7 +358,7 @@ def _source_check(reader: _Reader, node: yaml.Node, key: str, check, value: str)
 
 
 def _path(reader: _Reader, node: yaml.Node, key: str) -> str:
-    return reader.resolve(_text()(reader, node, key))
+    return reader.resolve(node, _text()(reader, node, key))
 
 
 def _target(reader: _Reader, node: yaml.Node, key: str) -> str:
@@ -271,7 +368,7 @@ def _target(reader: _Reader, node: yaml.Node, key: str) -> str:
         if not folder.strip():
             raise reader.fail(node, key, "'local:' names no folder; use local:PATH, e.g. "
                                          "local:./account")
-        return "local:" + reader.resolve(folder)
+        return "local:" + reader.resolve(node, folder)
     if not value.startswith("/") and "://" not in value:  # a URL gets parse_arm_id's hint
         raise reader.fail(node, key, f"expected local:PATH for a directory account or an "
                                      f"automation account's ARM id ({ARM_ID_FORM}), got {value!r}")
@@ -282,9 +379,11 @@ def _target(reader: _Reader, node: yaml.Node, key: str) -> str:
     return value
 
 
-def _source(reader: _Reader, node: yaml.Node, key: str) -> SourceSpec:
+def _source(reader: _Reader, node: yaml.Node, key: str) -> SourceSpec | None:
     values = _section(_SOURCE)(reader, node, key)
     given = [k for k in ("url", "path") if k in values]
+    if reader.partial and not given:  # defaults may give only the ref
+        return None
     if len(given) != 1:
         why = "not both" if given else "one is needed"
         raise reader.fail(node, key, f"give either url (a git repository) or path (a folder or "
@@ -306,17 +405,16 @@ def _section(fields: dict[str, Checker]) -> Checker:
         first_line: dict[str, int] = {}
         for key_node, value_node in node.value:
             name = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-            line = key_node.start_mark.line + 1
+            shown, line = key_node.start_mark.name, key_node.start_mark.line + 1
             if name in first_line:
-                raise _error(reader.shown, line, key, f"duplicate key {name!r} (first given on "
-                                                      f"line {first_line[name]})")
+                raise _error(shown, line, key, f"duplicate key {name!r} (first given on "
+                                               f"line {first_line[name]})")
             if name is None:
-                raise _error(reader.shown, line, key,
-                             f"a key must be a name, got {_describe(key_node)}")
+                raise _error(shown, line, key, f"a key must be a name, got {_describe(key_node)}")
             if name not in fields:
-                raise _error(reader.shown, line, key, f"unknown key {name!r} (known keys: "
-                                                      f"{', '.join(fields)})"
-                                                      f"{_did_you_mean(name or '', fields)}")
+                raise _error(shown, line, key, f"unknown key {name!r} (known keys: "
+                                               f"{', '.join(fields)})"
+                                               f"{_did_you_mean(name or '', fields)}")
             first_line[name] = line
             values[name] = fields[name](reader, value_node, f"{key}.{name}" if key else name)
         return values

@@ -299,3 +299,95 @@ def test_manifest_control_character_is_not_yaml(write):
     assert error(path) == (
         f"{path}:4: not valid YAML: special characters are not allowed (character #x0007)."
     )
+
+
+# --------------------------------------------------------------------------- folder defaults
+
+DEFAULTS = """\
+source:
+  url: https://example.invalid/org/runbooks.git
+  ref: main
+policy:
+  max_deletions: 3
+  exclude: ['rjgit-org_*']
+azure: {auth: workload-identity}
+concurrency: 4
+"""
+
+
+def test_manifest_takes_the_folder_defaults_and_overrides_them_key_by_key(write):
+    write(DEFAULTS, "_defaults.yaml")
+    path = write("target: local:account\npolicy:\n  exclude: ['rjgit-user_*']\n  keep_drifted: true\n"
+                 "concurrency: 2\n")
+    settings = load_manifest(path)
+    assert settings.source == SourceSpec("https://example.invalid/org/runbooks.git", "main")
+    # mappings merge; a list or a number replaces
+    assert settings.policy == Policy(max_deletions=3, exclude=("rjgit-user_*",), keep_drifted=True)
+    assert settings.azure == AzureOptions(auth="workload-identity")
+    assert settings.concurrency == 2
+    assert settings.name == "acme"
+
+
+def test_manifest_own_repository_takes_nothing_from_the_defaults_source(write):
+    write(DEFAULTS, "_defaults.yaml")
+    folder = write("source: {path: runbooks}\ntarget: local:a\n").parent
+    assert load_manifest(folder / "acme.yaml").source == SourceSpec(str(folder / "runbooks"), None)
+    path = write("source: {ref: v2}\ntarget: local:a\n")  # only a ref: the defaults' repository
+    assert load_manifest(path).source == SourceSpec("https://example.invalid/org/runbooks.git", "v2")
+
+
+def test_manifest_empty_section_keeps_the_folder_defaults(write):
+    write(DEFAULTS, "_defaults.yaml")
+    path = write("target: local:a\npolicy:\n  # nothing of its own\n")
+    assert load_manifest(path).policy == Policy(max_deletions=3, exclude=("rjgit-org_*",))
+
+
+def test_manifest_defaults_paths_are_relative_to_the_defaults_file(tmp_path, write):
+    write("source: {path: ../runbooks}\n", "_defaults.yml")
+    path = write("target: local:../accounts/acme\n")
+    settings = load_manifest(path)
+    assert settings.source.location == str(tmp_path / "runbooks")
+    assert settings.target == f"local:{tmp_path / 'accounts' / 'acme'}"
+
+
+def test_manifest_error_in_the_defaults_names_the_defaults_file_and_line(write):
+    defaults = write("source:\n  path: r\npolicy:\n  runtime: classic\n  prefx: a-\n", "_defaults.yaml")
+    path = write("target: local:a\n")
+    assert error(path) == (
+        f"{defaults}:5: policy: unknown key 'prefx' (known keys: prefix, contexts, exclude, runtime, "
+        "max_deletions, modules, keep_drifted); did you mean 'prefix'?")
+    # checked on its own, so a value every manifest overrides is still checked
+    write("concurrency: 0\n", "_defaults.yaml")
+    path = write(MINIMAL + "concurrency: 2\n")
+    assert error(path) == f"{defaults}:1: concurrency: expected a whole number from 1 to 64, got 0."
+
+
+def test_manifest_error_in_a_merged_manifest_names_the_manifest(write):
+    write(DEFAULTS, "_defaults.yaml")
+    path = write("target: local:a\npolicy:\n  max_deletions: -1\n")
+    assert error(path) == f"{path}:3: policy.max_deletions: expected a whole number >= 0, got -1."
+    path = write("target: local:a\npolicy:\n  modules: true\n  modules: false\n")
+    assert error(path) == f"{path}:4: policy: duplicate key 'modules' (first given on line 3)."
+
+
+def test_manifest_missing_target_says_where_it_could_be(write):
+    defaults = write(DEFAULTS, "_defaults.yaml")
+    path = write("policy: {modules: false}\n")
+    assert error(path).startswith(f"{path}: 'target' is missing (here or in {defaults}): add target: local:PATH")
+
+
+def test_manifest_two_defaults_files_are_an_error(write):
+    first = write("concurrency: 2\n", "_defaults.yaml")
+    second = write("concurrency: 3\n", "_defaults.yml")
+    assert error(write(MINIMAL)) == f"Both {first} and {second} exist; keep one defaults file."
+
+
+def test_manifest_defaults_file_alone_is_read_as_a_manifest(write):
+    path = write(MINIMAL, "_defaults.yaml")
+    assert load_manifest(path).name == "_defaults"
+    assert load_manifest(write(MINIMAL), defaults=None).policy == Policy()
+
+
+def test_manifest_empty_defaults_file_changes_nothing(write):
+    write("# shared settings go here\n", "_defaults.yaml")
+    assert load_manifest(write(MINIMAL)).policy == Policy()

@@ -1,0 +1,554 @@
+"""Fleets: a folder of manifests, one per automation account, planned or applied together.
+
+``rjsync plan|apply --manifest FOLDER`` reads every ``*.yaml``/``*.yml`` in FOLDER whose name
+does not start with ``_`` (``_defaults.yaml`` holds what they share, see ``rjsync.manifest``)
+and runs each account's plan or apply, a few accounts at once. Accounts are isolated: a broken
+manifest, an unreachable account or an unexpected exception is that account's error, reported
+in its row of the summary, and the others go on. Each source is read once per (location, ref)
+and each catalog built once per (source, contexts, prefix), however many accounts share them.
+
+The exit code is the worst of the accounts' (1 error > 2 changes pending > 0). The renderers at
+the end of this module are pure: they read the fleet document (``FleetReport.to_json``), whose
+accounts carry their plan documents.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import click
+
+from rjsync.catalog.model import Catalog
+from rjsync.commands.sync import (
+    AccountOpener,
+    _color,
+    apply_prepared,
+    catalog_errors,
+    catalog_of,
+    default_opener,
+    override,
+    prepare,
+)
+from rjsync.engine import render
+from rjsync.engine.apply import DONE, FAILED, SKIPPED
+from rjsync.engine.policy import Policy, SourceSpec, SyncSettings
+from rjsync.errors import ManifestError, RjsyncError
+from rjsync.manifest import find_defaults, load_defaults, load_manifest
+from rjsync.source import Checkout, open_source
+
+#: Accounts planned or applied at once (``--accounts-at-once``); each account still runs up to
+#: its own ``concurrency`` requests at once.
+DEFAULT_ACCOUNTS_AT_ONCE = 4
+
+PLAN, APPLY = "plan", "apply"
+
+# Account statuses. Plan: no changes, changes, error. Apply: in sync, applied, incomplete, error.
+NO_CHANGES, CHANGES, ERROR = "no changes", "changes", "error"
+IN_SYNC, APPLIED, INCOMPLETE = "in sync", "applied", "incomplete"
+
+_SEVERITY = {0: 0, 2: 1, 1: 2}  # exit codes, least to most severe
+
+
+def worst(codes: Iterable[int]) -> int:
+    """The most severe exit code: 1 (error) over 2 (changes pending) over 0."""
+    return max(codes, key=lambda code: _SEVERITY.get(code, 2), default=0)
+
+
+# -- loading ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FleetEntry:
+    """One manifest of the fleet: its settings, or why they cannot be read."""
+
+    name: str
+    manifest: str
+    settings: SyncSettings | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Fleet:
+    folder: str
+    entries: tuple[FleetEntry, ...]
+    defaults: str | None = None  # the defaults file merged into every manifest
+    accounts_at_once: int = DEFAULT_ACCOUNTS_AT_ONCE
+
+
+def manifest_files(folder: str | os.PathLike) -> list[Path]:
+    """The account manifests of ``folder``: ``*.yaml``/``*.yml`` not starting with ``_`` or ``.``,
+    by name."""
+    return sorted((p for p in Path(folder).iterdir()
+                   if p.suffix.lower() in (".yaml", ".yml") and not p.name.startswith(("_", "."))
+                   and p.is_file()), key=lambda p: p.name)
+
+
+def load_fleet(folder: str | os.PathLike, *, customize: Callable[[SyncSettings], SyncSettings] | None = None,
+               accounts_at_once: int = DEFAULT_ACCOUNTS_AT_ONCE) -> Fleet:
+    """Read every manifest of ``folder``. A broken manifest becomes an entry with its error;
+    a broken defaults file, or a folder without manifests, fails the whole fleet (raises)."""
+    shown = os.fspath(folder)
+    if not os.path.isdir(shown):
+        raise ManifestError(f"The manifest folder '{shown}' does not exist.")
+    files = manifest_files(shown)
+    if not files:
+        raise ManifestError(f"The folder '{shown}' holds no manifests (*.yaml or *.yml files not starting "
+                            "with '_').")
+    defaults_path = find_defaults(shown)
+    defaults = load_defaults(defaults_path) if defaults_path else None
+    entries: list[FleetEntry] = []
+    names: dict[str, str] = {}
+    targets: dict[str, str] = {}
+    for path in files:
+        name, manifest = path.stem, os.path.join(shown, path.name)
+        try:
+            if name.lower() in names:
+                raise ManifestError(f"{manifest}: the account name {name!r} is taken by {names[name.lower()]}; "
+                                    "rename one of them.")
+            names[name.lower()] = manifest
+            settings = load_manifest(manifest, defaults=defaults)
+            if customize is not None:
+                settings = customize(settings)
+            key = _account_key(settings.target)
+            if key in targets:
+                raise ManifestError(f"{manifest}: its target {settings.target} is also the target of "
+                                    f"{targets[key]}; one manifest per account, or two syncs would write "
+                                    "it at once.")
+            targets[key] = manifest
+        except RjsyncError as err:
+            entries.append(FleetEntry(name, manifest, error=err.message))
+        else:
+            entries.append(FleetEntry(name, manifest, settings=settings))
+    return Fleet(shown, tuple(entries), os.fspath(defaults_path) if defaults_path else None,
+                 accounts_at_once)
+
+
+def fleet_from(folder: str, *, source: str | None, ref: str | None, target: str | None,
+               policy: Mapping[str, Any] | None = None, azure: Mapping[str, Any] | None = None,
+               concurrency: int | None = None, accounts_at_once: int | None = None) -> Fleet:
+    """``load_fleet`` with the command line's flags overriding every manifest."""
+    if source or target:
+        raise RjsyncError("Give either --manifest or --source and --target, not both.")
+    return load_fleet(folder, accounts_at_once=accounts_at_once or DEFAULT_ACCOUNTS_AT_ONCE,
+                      customize=lambda s: override(s, ref=ref, policy=policy, azure=azure,
+                                                   concurrency=concurrency))
+
+
+def _account_key(target: str) -> str:
+    if target.lower().startswith("local:"):
+        return "local:" + os.path.normcase(os.path.realpath(target[len("local:"):]))
+    return target.strip().rstrip("/").lower()  # ARM ids are case-insensitive
+
+
+# -- one read per source ---------------------------------------------------------------------------
+
+
+class SourceCache:
+    """Reads each source once per (location, ref) and builds each catalog once per (source,
+    contexts, prefix), however many accounts ask and from however many threads. A failure is
+    remembered too: every account of a bad source gets its error without another try."""
+
+    def __init__(self, reader: Callable[[str, str | None], Checkout] | None = None) -> None:
+        self._reader = reader
+        self._lock = threading.Lock()
+        self._results: dict[tuple, Future] = {}
+
+    def get(self, spec: SourceSpec, policy: Policy) -> tuple[Checkout, Catalog]:
+        read = self._reader or open_source
+        checkout = self._once(("source", spec.location, spec.ref), lambda: read(spec.location, spec.ref))
+        catalog = self._once(("catalog", spec.location, spec.ref, policy.contexts, policy.prefix),
+                             lambda: catalog_of(checkout, policy))
+        return checkout, catalog
+
+    def _once(self, key: tuple, make: Callable[[], Any]) -> Any:
+        with self._lock:
+            result = self._results.get(key)
+            mine = result is None
+            if mine:
+                result = self._results[key] = Future()
+        if mine:
+            try:
+                result.set_result(make())
+            except Exception as err:  # noqa: BLE001 - remembered, raised to every caller
+                result.set_exception(err)
+        return result.result()
+
+
+# -- running ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class AccountResult:
+    """What happened to one account; ``output`` is its section of the text output."""
+
+    name: str
+    manifest: str
+    target: str | None
+    status: str
+    exit_code: int
+    plan: dict | None = None
+    error: str | None = None
+    applied: dict[str, int] | None = None  # apply: done, failed, skipped
+    output: str = ""
+
+    def to_json(self) -> dict:
+        doc = {"name": self.name, "manifest": self.manifest, "target": self.target, "status": self.status,
+               "exit_code": self.exit_code, "plan": self.plan, "error": self.error}
+        if self.applied is not None:
+            doc["applied"] = self.applied
+        return doc
+
+
+@dataclass
+class FleetReport:
+    command: str  # PLAN or APPLY
+    folder: str
+    accounts: list[AccountResult] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return worst(a.exit_code for a in self.accounts)
+
+    def to_json(self) -> dict:
+        summary = {"accounts": len(self.accounts)}
+        for status in _STATUSES[self.command]:
+            key = "errors" if status == ERROR else status.replace(" ", "_")
+            summary[key] = sum(1 for a in self.accounts if a.status == status)
+        summary["exit_code"] = self.exit_code
+        return {"accounts": [a.to_json() for a in self.accounts], "summary": summary}
+
+
+_STATUSES = {PLAN: (CHANGES, NO_CHANGES, ERROR), APPLY: (APPLIED, IN_SYNC, INCOMPLETE, ERROR)}
+
+
+def run_fleet_plan(fleet: Fleet, *, fmt: str = "text", detailed_exitcode: bool = False,
+                   opener: AccountOpener = default_opener, cache: SourceCache | None = None) -> int:
+    """Plan every account of ``fleet``; print each account's plan (text: as it is ready, in
+    name order) and one summary; return the worst exit code."""
+    cache = cache or SourceCache()
+    color = _color(sys.stdout)
+
+    def plan_one(entry: FleetEntry) -> AccountResult:
+        result = _guarded(entry, lambda: _plan_account(entry, cache, opener, detailed_exitcode))
+        if fmt == "text":
+            result.output = _section_text(result, color)
+        return result
+
+    report = _run(fleet, PLAN, plan_one, echo=fmt == "text")
+    doc = report.to_json()
+    if fmt == "json":
+        click.echo(render.to_json(doc), nl=False)
+    elif fmt == "markdown":
+        click.echo(fleet_to_markdown(doc, folder=fleet.folder), nl=False)
+    else:
+        click.echo(fleet_summary_text(doc, command=PLAN, folder=fleet.folder), nl=False)
+    _fleet_error(report)
+    return report.exit_code
+
+
+def run_fleet_apply(fleet: Fleet, *, auto_approve: bool = False, max_deletions: int | None = None,
+                    opener: AccountOpener = default_opener, cache: SourceCache | None = None) -> int:
+    """Plan and apply every account of ``fleet``. Each account's plan and apply report are
+    printed as a section (in name order, as they finish); progress lines go to stderr as they
+    happen, each prefixed with the account's name. Needs ``auto_approve``."""
+    if not auto_approve:
+        raise RjsyncError(f"Not applying: a folder of manifests applies to {len(fleet.entries)} account"
+                          f"{'s' if len(fleet.entries) != 1 else ''} without asking each. Review "
+                          f"'rjsync plan --manifest {fleet.folder}' and pass --auto-approve.")
+    cache = cache or SourceCache()
+    stderr = sys.stderr
+    lock = threading.Lock()
+    color = _color(sys.stdout)
+
+    def apply_one(entry: FleetEntry) -> AccountResult:
+        out = io.StringIO()
+        err = _Prefixed(f"{entry.name}: ", stderr, lock)
+        try:
+            result = _guarded(entry, lambda: _apply_account(entry, cache, opener, max_deletions, out, err))
+        finally:
+            err.finish()
+        result.output = _section_text(result, color, body=out.getvalue())
+        return result
+
+    report = _run(fleet, APPLY, apply_one, echo=True)
+    click.echo(fleet_summary_text(report.to_json(), command=APPLY, folder=fleet.folder), nl=False)
+    _fleet_error(report)
+    return report.exit_code
+
+
+def _run(fleet: Fleet, command: str, work: Callable[[FleetEntry], AccountResult], *, echo: bool) -> FleetReport:
+    """``work`` on every entry, ``accounts_at_once`` at a time; with ``echo``, each result's
+    output is printed as soon as it and every account before it are done."""
+    report = FleetReport(command, fleet.folder)
+    entries = list(fleet.entries)
+    with ThreadPoolExecutor(max_workers=max(1, min(fleet.accounts_at_once, len(entries)))) as pool:
+        futures = [pool.submit(work, entry) for entry in entries]
+        for future in futures:  # in name order: a later account waits only to be printed
+            result = future.result()
+            report.accounts.append(result)
+            if echo:
+                click.echo(result.output, nl=False)
+    return report
+
+
+def _guarded(entry: FleetEntry, work: Callable[[], AccountResult]) -> AccountResult:
+    """Run one account's ``work``; whatever it raises becomes that account's error."""
+    target = entry.settings.target if entry.settings else None
+    if entry.error is not None:
+        return AccountResult(entry.name, entry.manifest, target, ERROR, 1, error=entry.error)
+    try:
+        return work()
+    except RjsyncError as err:
+        message = err.message
+    except Exception as err:  # noqa: BLE001 - isolation: one account's bug must not stop the fleet
+        message = f"unexpected {type(err).__name__}: {err}"
+    return AccountResult(entry.name, entry.manifest, target, ERROR, 1, error=message)
+
+
+def _plan_account(entry: FleetEntry, cache: SourceCache, opener: AccountOpener,
+                  detailed_exitcode: bool) -> AccountResult:
+    settings = entry.settings
+    prepared = prepare(settings, opener=opener, checkout=cache.get(settings.source, settings.policy))
+    prepared.account.close()
+    plan = prepared.plan
+    if plan.errored:
+        status, code, error = ERROR, 1, catalog_errors(plan)
+    elif plan.has_changes:
+        status, code, error = CHANGES, 2 if detailed_exitcode else 0, None
+    else:
+        status, code, error = NO_CHANGES, 0, None
+    return AccountResult(entry.name, entry.manifest, settings.target, status, code, plan=plan.to_json(),
+                         error=error)
+
+
+def _apply_account(entry: FleetEntry, cache: SourceCache, opener: AccountOpener, max_deletions: int | None,
+                   out, err) -> AccountResult:
+    settings = entry.settings
+    prepared = prepare(settings, opener=opener, checkout=cache.get(settings.source, settings.policy))
+    plan = prepared.plan
+    code, report = apply_prepared(prepared, auto_approve=True, max_deletions=max_deletions, out=out, err=err)
+    applied = None
+    if report is not None:
+        applied = {"done": report.count(DONE), "failed": report.count(FAILED), "skipped": report.count(SKIPPED)}
+    if plan.errored:
+        status, error = ERROR, catalog_errors(plan)
+    elif report is None:
+        status, error = IN_SYNC, None
+    elif code == 0:
+        status, error = APPLIED, None
+    else:
+        status, error = INCOMPLETE, (f"{applied['failed']} failed and {applied['skipped']} skipped of "
+                                     f"{sum(applied.values())} changes; run again to finish.")
+    return AccountResult(entry.name, entry.manifest, settings.target, status, code, plan=plan.to_json(),
+                         error=error, applied=applied)
+
+
+def _fleet_error(report: FleetReport) -> None:
+    failed = [a for a in report.accounts if a.exit_code == 1]
+    if failed:
+        total = len(report.accounts)
+        click.echo(f"Error: {len(failed)} of {total} account{'s' if total != 1 else ''} "
+                   f"{'has' if len(failed) == 1 else 'have'} errors (see the summary).", err=True)
+
+
+class _Prefixed(io.TextIOBase):
+    """A text stream that writes each complete line to ``stream`` as ``prefix + line``, under
+    ``lock`` so lines of accounts running at once never interleave mid-line."""
+
+    def __init__(self, prefix: str, stream, lock: threading.Lock) -> None:
+        self.prefix, self.stream, self.lock = prefix, stream, lock
+        self._partial = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    def write(self, text: str) -> int:
+        *lines, self._partial = (self._partial + text).split("\n")
+        if lines:
+            with self.lock:
+                self.stream.write("".join(f"{self.prefix}{line}\n" for line in lines))
+                self.stream.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        with self.lock:
+            self.stream.flush()
+
+    def finish(self) -> None:
+        """Write out a last line that has no newline."""
+        if self._partial:
+            self.write("\n")
+
+
+# -- rendering (pure) ------------------------------------------------------------------------------
+
+_VERB = {"create": "to create", "update": "to update", "replace": "to replace", "delete": "to delete"}
+_ICON = {NO_CHANGES: "✅", IN_SYNC: "✅", APPLIED: "✅", CHANGES: "📝", INCOMPLETE: "⚠️", ERROR: "❌"}
+_TITLE = {PLAN: "plan", APPLY: "apply"}
+
+
+def changes_cell(plan: Mapping[str, Any] | None) -> str:
+    """A plan's changes in a few words: "16 to create, 1 to delete", "none", or "-" (no plan)."""
+    if plan is None:
+        return "-"
+    summary = plan["summary"]
+    parts = [f"{summary[a] + (summary['environment'] if a == 'create' else 0)} {_VERB[a]}"
+             for a in ("create", "update", "replace", "delete")
+             if summary[a] + (summary["environment"] if a == "create" else 0)]
+    if summary["drift"]:
+        parts.append(f"{summary['drift']} drifted")
+    return ", ".join(parts) or "none"
+
+
+def status_cell(account: Mapping[str, Any]) -> str:
+    applied = account.get("applied")
+    if applied and account["status"] in (APPLIED, INCOMPLETE):
+        if account["status"] == APPLIED:
+            return f"applied ({applied['done']} done)"
+        return (f"incomplete ({applied['done']} done, {applied['failed']} failed, "
+                f"{applied['skipped']} skipped)")
+    return account["status"]
+
+
+def _section_text(result: AccountResult, color: bool, body: str | None = None) -> str:
+    """One account's part of the text output: a header line naming it, then its plan (or apply
+    output), or its error."""
+    lines = [f"=== {result.name} ({result.manifest}) ==="]
+    text = body if body is not None else (render.to_text(result.plan, color=color) if result.plan else "")
+    if result.error and (result.plan is None or result.status == ERROR):
+        text += f"Error: {result.error}\n"
+    return "\n".join(lines) + "\n" + text + "\n"
+
+
+def fleet_verdict(doc: Mapping[str, Any], command: str) -> str:
+    """"20 accounts: 18 with changes, 1 without changes, 1 failed.\""""
+    s = doc["summary"]
+    total = f"{s['accounts']} account{'s' if s['accounts'] != 1 else ''}"
+    if command == PLAN:
+        parts = [f"{s['changes']} with changes", f"{s['no_changes']} without changes"]
+    else:
+        parts = [f"{s['applied']} applied", f"{s['in_sync']} already in sync", f"{s['incomplete']} incomplete"]
+    return f"{total}: {', '.join(parts)}, {s['errors']} failed."
+
+
+def fleet_summary_text(doc: Mapping[str, Any], *, command: str, folder: str) -> str:
+    """The summary table that ends a fleet's text output, the errors under it, and a verdict."""
+    header = ["ACCOUNT", "TARGET", "CHANGES", "STATUS"]
+    rows = [[a["name"], a["target"] or "-", changes_cell(a["plan"]), status_cell(a)] for a in doc["accounts"]]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    lines = [f"Summary of {_TITLE[command]} for {folder}:"]
+    for row in [header, *rows]:
+        lines.append("  " + "  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths)) + "  " + row[-1])
+    errors = [a for a in doc["accounts"] if a["error"]]
+    if errors:
+        lines += ["", "Errors:"] + [f"  {a['name']}: {a['error']}" for a in errors]
+    lines += ["", f"Fleet {_TITLE[command]}: {fleet_verdict(doc, command)}"]
+    return "\n".join(lines) + "\n"
+
+
+def _md(text: Any) -> str:
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+
+
+#: Below this many characters (about 25 table rows) an account's plan is left out rather than cut further.
+MIN_SECTION = 2500
+_LEFT_OUT = ("\n_The plans of {n} accounts are not shown here (comment size limit); "
+             "`rjsync plan --manifest {folder}/NAME.yaml` shows one in full._\n")
+
+
+def fleet_to_markdown(doc: Mapping[str, Any], *, folder: str, limit: int = render.GITHUB_COMMENT_LIMIT) -> str:
+    """The fleet's plan for a pull-request comment or job summary, at most ``limit`` characters:
+    a summary table of every account, its errors, then each account's plan under a header.
+
+    When everything does not fit, each plan gets a fair share of the room left (``to_markdown``
+    cuts its tables to fit), and when even that is too little, accounts without changes and then
+    the last ones by name are left out, with a note saying how many.
+    """
+    accounts = list(doc["accounts"])
+    head = _markdown_head(doc, folder, accounts, None)
+    if len(head) > limit // 2:  # hundreds of accounts: show the rows that matter most
+        low, high = 0, len(accounts)
+        while low < high:
+            middle = (low + high + 1) // 2
+            if len(_markdown_head(doc, folder, accounts, middle)) <= limit // 2:
+                low = middle
+            else:
+                high = middle - 1
+        head = _markdown_head(doc, folder, accounts, low)
+    with_plan = [a for a in accounts if a["plan"] is not None]
+    full = {a["name"]: _markdown_section(a, render.to_markdown(a["plan"], limit=10**9)) for a in with_plan}
+    note = len(_LEFT_OUT.format(n=len(with_plan), folder=folder))
+    budget = limit - len(head) - note
+    # which accounts are shown: most interesting first (errors, changes, then by name)
+    order = sorted(with_plan, key=lambda a: (a["status"] in (NO_CHANGES, IN_SYNC), a["name"]))
+    shown, shares = [], {}
+    for count in range(len(order), -1, -1):
+        shares = _fair_shares([(a["name"], len(full[a["name"]])) for a in order[:count]], budget)
+        if all(shares[a["name"]] >= min(MIN_SECTION, len(full[a["name"]])) for a in order[:count]):
+            shown = order[:count]
+            break
+    names = {a["name"] for a in shown}
+    parts = [head]
+    for account in with_plan:
+        if account["name"] not in names:
+            continue
+        share, text = shares[account["name"]], full[account["name"]]
+        if len(text) > share:
+            heading = _markdown_section(account, "")
+            text = _markdown_section(account, render.to_markdown(account["plan"], limit=share - len(heading)))
+        parts.append(text)
+    if len(shown) < len(with_plan):
+        parts.append(_LEFT_OUT.format(n=len(with_plan) - len(shown), folder=folder))
+    text = "".join(parts)
+    return text if len(text) <= limit else text[: limit - 40].rsplit("\n", 1)[0] + "\n\n… (truncated)\n"
+
+
+def _fair_shares(lengths: list[tuple[str, int]], budget: int) -> dict[str, int]:
+    """Split ``budget`` so short sections get all they need and long ones an equal share of the rest."""
+    shares: dict[str, int] = {}
+    remaining = max(0, budget)
+    ordered = sorted(lengths, key=lambda item: item[1])
+    for index, (name, length) in enumerate(ordered):
+        share = min(length, remaining // (len(ordered) - index))
+        shares[name] = share
+        remaining -= share
+    return shares
+
+
+def _markdown_head(doc: Mapping[str, Any], folder: str, accounts: list, max_rows: int | None) -> str:
+    summary = doc["summary"]
+    icon = "❌" if summary["errors"] else ("📝" if summary.get("changes") else "✅")
+    lines = [render.MARKDOWN_MARKER, f"## {icon} rjsync plan for `{_md(folder)}`", "",
+             f"**{fleet_verdict(doc, PLAN)}**", "",
+             "| | account | target | changes | status |", "|---|---|---|---|---|"]
+    rows = accounts
+    if max_rows is not None:
+        rank = {ERROR: 0, INCOMPLETE: 0, CHANGES: 1}
+        rows = sorted(accounts, key=lambda a: (rank.get(a["status"], 2), a["name"]))[:max_rows]
+        rows.sort(key=lambda a: a["name"])
+    for a in rows:
+        target = f"`{_md(a['target'])}`" if a["target"] else "-"
+        lines.append(f"| {_ICON[a['status']]} | `{_md(a['name'])}` | {target} | {_md(changes_cell(a['plan']))} "
+                     f"| {_md(status_cell(a))} |")
+    if len(rows) < len(accounts):
+        lines += ["", f"_… and {len(accounts) - len(rows)} more accounts without changes or errors not "
+                      "listed (comment size limit)._"]
+    errors = [a for a in rows if a["error"]]
+    if errors:
+        lines += ["", "**Errors**", ""] + [f"- `{_md(a['name'])}`: {_md(a['error'])}" for a in errors]
+    return "\n".join(lines) + "\n\n"
+
+
+def _markdown_section(account: Mapping[str, Any], plan_markdown: str) -> str:
+    body = plan_markdown.replace(render.MARKDOWN_MARKER + "\n", "", 1)
+    return f"## `{_md(account['name'])}`\n\n{body}\n"
