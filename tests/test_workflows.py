@@ -213,7 +213,7 @@ def action_env(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "RJSYNC_"))}
     env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", RUNNER_TEMP=str(tmp_path / "tmp"),
                GITHUB_OUTPUT=str(tmp_path / "output"), GITHUB_STEP_SUMMARY=str(tmp_path / "summary"),
-               RJSYNC_MANIFEST="manifests/one.yaml manifests/two.yaml", RJSYNC_AUTH="", NO_COLOR="1")
+               RJSYNC_MANIFEST="manifests/one.yaml manifests/two.yaml", RJSYNC_AUTH="cli", NO_COLOR="1")  # as the workflows pass it
     (tmp_path / "tmp").mkdir()
     return env
 
