@@ -1,8 +1,10 @@
 """Run every benchmark: ``python -m tests.benchmarks``. Each prints its figures."""
 
-from tests.benchmarks import bench_catalog, bench_sync
+from tests.benchmarks import bench_catalog, bench_fleet, bench_sync
 
 if __name__ == "__main__":
     bench_catalog.main()
     print()
     bench_sync.main()
+    print()
+    bench_fleet.main()
