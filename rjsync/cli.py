@@ -193,7 +193,7 @@ def apply_cmd(planfile, auto_approve, max_deletions, concurrency, **options) -> 
                  if v not in (None, (), False) and k not in ("auth", "client_id", "cloud", "arm_endpoint")]
         if given:
             raise click.UsageError(f"A saved plan carries its source, target and policy; drop {', '.join(given)}.")
-        from rjsync.engine.policy import AzureOptions, DEFAULT_CONCURRENCY
+        from rjsync.engine.policy import DEFAULT_CONCURRENCY, AzureOptions
 
         azure = AzureOptions(**{k: v for k, v in (("auth", (options["auth"] or "default").lower()),
                                                   ("client_id", options["client_id"]),

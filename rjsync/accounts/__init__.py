@@ -71,7 +71,7 @@ def parse_arm_id(target: str) -> ArmId:
     text = target.strip()
     if "://" in text:
         at = text.lower().find("/subscriptions/")
-        hint = f"; use the part from /subscriptions/ on" if at >= 0 else ""
+        hint = "; use the part from /subscriptions/ on" if at >= 0 else ""
         raise bad(f"it is a URL{hint}")
     parts = text.strip("/").split("/")
     expected = ["subscriptions", None, "resourcegroups", None, "providers", "microsoft.automation", "automationaccounts", None]

@@ -95,7 +95,7 @@ class Change:
         return data
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "Change":
+    def from_json(cls, data: Mapping[str, Any]) -> Change:
         return cls(kind=data["kind"], action=data["action"], name=data["name"], reason=data["reason"],
                    before=data.get("before"), after=data.get("after"),
                    aspects=tuple(data.get("aspects", ())), warnings=tuple(data.get("warnings", ())),
@@ -186,7 +186,7 @@ class Plan:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "Plan":
+    def from_json(cls, data: Mapping[str, Any]) -> Plan:
         return cls(
             source=data["source"],
             target=data["target"],

@@ -62,7 +62,7 @@ class Policy:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> "Policy":
+    def from_json(cls, data: dict) -> Policy:
         return cls(
             prefix=data["prefix"],
             contexts=tuple(data["contexts"]),

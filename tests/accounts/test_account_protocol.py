@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from fakes.accounts import receipt_without_stamp
 from rjsync.accounts import Account, ModuleImport, RunbookWrite
 from rjsync.errors import AccountError, OwnershipError
-from fakes.accounts import receipt_without_stamp
 
 SCRIPT = b"\xef\xbb\xbf<#\r\n.SYNOPSIS\r\n  Reset a password.\r\n#>\r\nparam([string] $UserName)\r\n"
 

@@ -10,11 +10,10 @@ import pytest
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
-from fakes.accounts import ARM_ID, FAST, GROUP, NAME, SUBSCRIPTION
+from fakes.accounts import ARM_ID, FAST, GROUP, NAME, SUBSCRIPTION, receipt_without_stamp
 from fakes.arm import StaticTokenCredential
 from rjsync.accounts import ModuleImport, RunbookWrite
 from rjsync.errors import AccountError
-from fakes.accounts import receipt_without_stamp
 
 RUNBOOK = "rjgit-user_security_reset-password"
 

@@ -8,10 +8,10 @@ import multiprocessing
 import pytest
 from filelock import FileLock
 
+from fakes.accounts import receipt_without_stamp
 from rjsync.accounts import ModuleImport, RunbookWrite, open_account
 from rjsync.accounts.local import LocalAccount
 from rjsync.errors import AccountError
-from fakes.accounts import receipt_without_stamp
 
 
 def test_local_account_layout_is_script_and_metadata_beside_it(tmp_path):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 import trustme
-from hypothesis import given
-from hypothesis import strategies as st
 from azure.identity import (
     AzureCliCredential,
     CertificateCredential,
@@ -14,6 +12,8 @@ from azure.identity import (
     ManagedIdentityCredential,
     WorkloadIdentityCredential,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fakes.accounts import ARM_ID, GROUP, NAME, SUBSCRIPTION
 from rjsync.accounts import ArmId, open_account, parse_arm_id

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from rjsync.accounts.base import RECEIPT_TIME_TAG, LiveModule, LiveRunbook, LiveRuntimeEnvironment, Snapshot
+from rjsync.accounts.base import (
+    RECEIPT_TIME_TAG,
+    LiveModule,
+    LiveRunbook,
+    LiveRuntimeEnvironment,
+    Snapshot,
+)
 from rjsync.catalog.build import build_catalog
 from rjsync.catalog.model import SourceFile, SourceInfo
 from rjsync.catalog.text import normalized_sha256

@@ -10,7 +10,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine_support import catalog, script
-
 from rjsync.accounts.base import LiveRunbook, RunbookWrite, Snapshot
 from rjsync.commands.sync import plan_against
 from rjsync.engine.apply import DONE, FAILED, SKIPPED, apply_plan

@@ -6,7 +6,6 @@ import dataclasses
 from datetime import timedelta
 
 from engine_support import SYNCED_AT, catalog, live, receipt, script, snapshot
-
 from rjsync.catalog.text import normalized_sha256
 from rjsync.engine.plan import (
     DRIFT_TOLERANCE,

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from engine_support import SYNCED_AT, catalog, live, receipt, script, snapshot
-
 from rjsync.engine import render
 from rjsync.engine.plan import DRIFT_TOLERANCE, Change, plan_sync
 from rjsync.engine.policy import Policy

@@ -374,7 +374,7 @@ class ArmEmulator:
         return self._page(request, [self._module_json(account, m, "modules") for m in items])
 
     def module(self, request, account, name):
-        return self._module_item(request, account, account.modules, name, None, f"modules")
+        return self._module_item(request, account, account.modules, name, None, "modules")
 
     def environments(self, request, account):
         if request.method != "GET":
@@ -613,8 +613,9 @@ class StaticTokenCredential:
         self.scopes: list[tuple[str, ...]] = []
 
     def get_token(self, *scopes, **kwargs):
-        from azure.core.credentials import AccessToken
         import time as _time
+
+        from azure.core.credentials import AccessToken
 
         self.scopes.append(scopes)
         return AccessToken(self.token, int(_time.time()) + 3600)

@@ -75,11 +75,11 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def json(cls, status: int, value, headers: dict[str, str] | None = None) -> "Response":
+    def json(cls, status: int, value, headers: dict[str, str] | None = None) -> Response:
         return cls(status, json.dumps(value).encode(), {"Content-Type": "application/json; charset=utf-8", **(headers or {})})
 
     @classmethod
-    def error(cls, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> "Response":
+    def error(cls, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
         return cls.json(status, {"error": {"code": code, "message": message}}, headers)
 
 
