@@ -243,5 +243,38 @@ def github_comment_cmd(body, marker, repo, pr, api_url) -> None:
     sys.exit(run(body, marker=marker, repo=repo, pr=pr, api_url=api_url))
 
 
+# -- serve -----------------------------------------------------------------------------------------
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="Port to listen on.")
+@click.option("--config", "config_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Service config (YAML): manifests, database, users, tokens.  [default: $RJSYNC_SERVICE_CONFIG]")
+@click.option("--manifests", metavar="DIR", type=click.Path(file_okay=False),
+              help="The accounts: a folder of manifests, named after them.  [default: $RJSYNC_MANIFESTS]")
+@click.option("--hash-secret", is_flag=True,
+              help="Read a password or token (hidden) and print the hash to put in the config; then exit.")
+def serve_cmd(host, port, config_file, manifests, hash_secret) -> None:
+    """Serve the sync API behind the "Sync runbooks with upstream" button.
+
+    \b
+    POST /api/sync/start|run|plan with {"account": "<manifest name>"}; job status and streams
+    under /api/sync/jobs/{jobID}/...; the OpenAPI document at /openapi.json. Every request needs
+    Basic or Bearer credentials from the config (stored as hashes). See README, "Sync service".
+    """
+    if hash_secret:
+        from rjsync.service.auth import hash_secret as make_hash
+
+        click.echo(make_hash(click.prompt("Secret", hide_input=True, confirmation_prompt=True, err=True)))
+        return
+    import uvicorn
+
+    from rjsync.service import create_app, load_config
+
+    app = create_app(load_config(config_file, manifests=manifests))
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
 def main() -> None:
     cli(prog_name="rjsync")

@@ -1,0 +1,297 @@
+"""The FastAPI app of the sync service: routes, authentication, and errors as 4xx JSON."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from contextlib import asynccontextmanager
+from typing import Annotated, Literal
+
+from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import (
+    HTTPAuthorizationCredentials,
+    HTTPBasic,
+    HTTPBasicCredentials,
+    HTTPBearer,
+)
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from rjsync.commands.sync import prepare
+from rjsync.engine.policy import SyncSettings
+from rjsync.errors import RjsyncError
+from rjsync.fleet import load_fleet
+from rjsync.service.auth import Principal
+from rjsync.service.config import ServiceConfig
+from rjsync.service.jobs import JobRunner
+from rjsync.service.store import COMPLETED, FAILED, STREAM_TYPES, Job, Store
+
+log = logging.getLogger("rjsync.service")
+
+ACCOUNT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+JOB_PATTERN = r"^[0-9a-fA-F-]{1,64}$"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers
+
+
+class SyncRequest(BaseModel):
+    account: str = Field(pattern=ACCOUNT_PATTERN, description="The account: a manifest name the server knows.")
+
+
+class StartResponse(BaseModel):
+    jobID: str
+    status: str
+    new: bool = Field(description="false when the account already had a job pending; this is that job.")
+
+
+class StreamEntry(BaseModel):
+    time: str
+    summary: str
+    streamType: Literal["Output", "Verbose", "Error"]
+    streamText: str
+    value: object | None = None
+
+
+class Progress(BaseModel):
+    done: int
+    total: int | None
+
+
+class JobStatus(BaseModel):
+    jobID: str
+    account: str
+    status: str
+    created: str | None
+    started: str | None
+    finished: str | None
+    progress: Progress
+
+
+class RunResponse(BaseModel):
+    jobID: str
+    status: str
+    exception: str | None
+    streams: list[StreamEntry]
+
+
+class ErrorResponse(BaseModel):
+    error: str
+
+
+ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 413, 422)}
+UNAUTHORIZED = {"WWW-Authenticate": 'Basic realm="rjsync", Bearer realm="rjsync"'}
+
+
+class _BodyLimit:
+    """Refuses request bodies over ``limit`` bytes with 413, before anything reads them."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        too_big = JSONResponse({"error": f"The request body is larger than {self.limit} bytes."}, status_code=413)
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            return await too_big(scope, receive, send)
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooBig()
+            return message
+
+        try:
+            return await self.app(scope, limited, send)
+        except _TooBig:
+            return await too_big(scope, receive, send)
+
+
+class _TooBig(Exception):
+    pass
+
+
+_basic_scheme = HTTPBasic(auto_error=False, realm="rjsync")
+_bearer_scheme = HTTPBearer(auto_error=False)
+
+
+def _caller(request: Request,
+            basic: Annotated[HTTPBasicCredentials | None, Depends(_basic_scheme)],
+            bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)]) -> Principal:
+    """Who calls; 401 without valid Basic or Bearer credentials (never logged)."""
+    authenticator = request.app.state.authenticator
+    found = None
+    if basic is not None:
+        found = authenticator.basic(basic.username, basic.password)
+    elif bearer is not None:
+        found = authenticator.bearer(bearer.credentials)
+    if found is None:
+        what = "missing" if basic is None and bearer is None else "not valid"
+        raise ApiError(401, f"Credentials {what}: send Authorization: Basic (user and password) or "
+                            "Bearer (a token).", UNAUTHORIZED)
+    return found
+
+
+Caller = Annotated[Principal, Depends(_caller)]
+JobID = Annotated[str, Path(pattern=JOB_PATTERN)]
+
+
+def create_app(config: ServiceConfig) -> FastAPI:
+    """The sync service for ``config``; the store opens (and recovers) now, workers stop on shutdown."""
+    store = Store(config.database)
+    runner = JobRunner(store, accounts_at_once=config.accounts_at_once, opener=config.opener)
+    authenticator = config.authenticator
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        runner.close()
+        store.close()
+
+    app = FastAPI(
+        title="rjsync sync service",
+        version="1",
+        description="Starts syncs of Azure Automation accounts with their runbook sources and reports on them. "
+                    "Modelled on the RealmJoin runbook job API. Every request needs Basic or Bearer credentials.",
+        lifespan=lifespan,
+    )
+    app.state.store, app.state.runner, app.state.config = store, runner, config
+    app.state.authenticator = authenticator
+    app.add_middleware(_BodyLimit, limit=config.max_body)
+
+    def account_settings(name: str, who: Principal) -> tuple[str, SyncSettings]:
+        try:
+            fleet = load_fleet(config.manifests)
+        except RjsyncError as err:
+            raise ApiError(404, f"Unknown account {name!r}: the server's accounts cannot be read ({err.message}).") \
+                from None
+        entry = next((e for e in fleet.entries if e.name.lower() == name.lower()), None)
+        if entry is None:
+            known = ", ".join(e.name for e in fleet.entries if who.may(e.name)) or "none"
+            raise ApiError(404, f"Unknown account {name!r}; the accounts you may sync: {known}.")
+        if not who.may(entry.name):
+            raise ApiError(403, f"{who.name} may not sync the account {entry.name!r}.")
+        if entry.settings is None:
+            raise ApiError(422, f"The account {entry.name!r} cannot be synced: its manifest is broken: {entry.error}")
+        return entry.name, entry.settings
+
+    def job_for(job_id: str, who: Principal) -> Job:
+        job = store.get(job_id)
+        if job is None or not who.may(job.account):
+            raise ApiError(404, f"Unknown job {job_id!r}.")
+        return job
+
+    @app.post("/api/sync/start", response_model=StartResponse, responses=ERRORS,
+              summary="Queue a sync of an account; returns at once")
+    def start(body: SyncRequest, who: Caller) -> StartResponse:
+        name, settings = account_settings(body.account, who)
+        job, new = runner.start(name, settings, who.name)
+        log.info("%s sync of %s: job %s (%s)", "queued" if new else "joined", name, job.id, who.name)
+        return StartResponse(jobID=job.id, status=job.status, new=new)
+
+    @app.post("/api/sync/run", response_model=RunResponse, responses=ERRORS,
+              summary="Sync an account and wait for the end (clients need a long timeout)")
+    def run(body: SyncRequest, who: Caller) -> RunResponse:
+        name, settings = account_settings(body.account, who)
+        job, _ = runner.start(name, settings, who.name)
+        done = runner.wait(job.id) or job
+        return RunResponse(jobID=done.id, status=done.status, exception=done.exception,
+                           streams=[StreamEntry(**s) for s in store.streams(done.id)])
+
+    @app.post("/api/sync/plan", responses=ERRORS, summary="What a sync would change (a dry run: no writes)")
+    def plan(body: SyncRequest, who: Caller) -> dict:
+        _, settings = account_settings(body.account, who)
+        try:
+            prepared = prepare(settings, **({"opener": config.opener} if config.opener else {}))
+        except RjsyncError as err:
+            raise ApiError(422, f"Cannot plan {body.account!r}: {err.message}") from None
+        prepared.account.close()
+        return prepared.plan.to_json()
+
+    @app.get("/api/sync/jobs/{jobID}/status", responses={**ERRORS, 200: {
+        "content": {"text/plain": {}, "application/json": {"schema": JobStatus.model_json_schema()}}}},
+        summary="New, Queued, Running, Completed or Failed; with format=json also the progress")
+    def status(jobID: JobID, who: Caller, format: Literal["text", "json"] = "text"):
+        job = job_for(jobID, who)
+        if format == "json":
+            return JSONResponse(job.to_json())
+        return PlainTextResponse(job.status)
+
+    @app.get("/api/sync/jobs/{jobID}/output/text", response_class=PlainTextResponse, responses=ERRORS,
+             summary="The Output stream as plain text")
+    def output_text(jobID: JobID, who: Caller) -> str:
+        job = job_for(jobID, who)
+        return "\n".join(s["streamText"] for s in store.streams(job.id, ("Output",)))
+
+    @app.get("/api/sync/jobs/{jobID}/output/streams", response_model=list[StreamEntry], responses=ERRORS,
+             summary="Stream entries, oldest first; streamTypes=Output|Verbose|Error picks some")
+    def output_streams(jobID: JobID, who: Caller,
+                       streamTypes: Annotated[str | None, Query(max_length=64)] = None) -> list[dict]:
+        types = tuple(STREAM_TYPES)
+        if streamTypes:
+            asked = [t.strip() for t in streamTypes.replace(",", "|").split("|") if t.strip()]
+            unknown = [t for t in asked if t.capitalize() not in STREAM_TYPES]
+            if unknown or not asked:
+                raise ApiError(400, f"Unknown stream type {', '.join(unknown) or streamTypes!r}: use "
+                                    "Output, Verbose or Error, joined with |.")
+            types = tuple(t.capitalize() for t in asked)
+        return store.streams(job_for(jobID, who).id, types)
+
+    @app.get("/api/sync/jobs/{jobID}/exception/text", response_class=PlainTextResponse, responses=ERRORS,
+             summary="The terminating error's message; empty when there is none")
+    def exception_text(jobID: JobID, who: Caller) -> str:
+        job = job_for(jobID, who)
+        return job.exception or ""
+
+    # -- errors: always a JSON {"error": sentence}, never a stack trace --
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError):
+        return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return JSONResponse({"error": "The body is not valid JSON; send {\"account\": \"<name>\"}."},
+                                status_code=400)
+        parts = []
+        for e in errors[:5]:
+            where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
+            parts.append(f"{where}: {e.get('msg', 'invalid')}")
+        return JSONResponse({"error": "Invalid request: " + "; ".join(parts) + "."}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        message = exc.detail if isinstance(exc.detail, str) else "Request refused."
+        if exc.status_code == 401:
+            message = "Credentials not valid: send Authorization: Basic (user and password) or Bearer (a token)."
+        return JSONResponse({"error": message}, status_code=exc.status_code,
+                            headers=UNAUTHORIZED if exc.status_code == 401 else exc.headers)
+
+    @app.exception_handler(RjsyncError)
+    async def rjsync_error(request: Request, exc: RjsyncError):
+        return JSONResponse({"error": exc.message}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        ref = secrets.token_hex(4)
+        log.error("unexpected error %s on %s %s: %s", ref, request.method, request.url.path, type(exc).__name__,
+                  exc_info=exc)
+        return JSONResponse({"error": f"Internal error (reference {ref}); see the server log."}, status_code=500)
+
+    return app
+
+
+__all__ = ["COMPLETED", "FAILED", "create_app"]

@@ -1,0 +1,126 @@
+"""Configuration of ``rjsync serve``: the accounts it knows (a folder of manifests, keyed by
+manifest name), who may call it, and where jobs are kept.
+
+A config file (YAML or JSON; ``--config FILE`` or ``$RJSYNC_SERVICE_CONFIG``)::
+
+    manifests: manifests            # a folder of manifests, relative to this file ($RJSYNC_MANIFESTS)
+    database: rjsync-service.db     # jobs and streams (SQLite), relative to this file
+    accounts_at_once: 4             # syncs of different accounts running at once
+    users:                          # Authorization: Basic
+      portal: {password: "pbkdf2_sha256$...", accounts: ["*"]}
+    tokens:                         # Authorization: Bearer
+      ci: {token: "pbkdf2_sha256$...", accounts: [demo]}
+
+``users`` and ``tokens`` may instead come from ``$RJSYNC_SERVICE_CREDENTIALS`` (the same two
+keys as a YAML or JSON document), which replaces those of the file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from rjsync.errors import RjsyncError
+from rjsync.service.auth import Authenticator, Credential, Principal, parse_hash
+
+DEFAULT_ACCOUNTS_AT_ONCE = 4
+DEFAULT_MAX_BODY = 64 * 1024
+
+
+class ConfigError(RjsyncError):
+    """The service configuration cannot be used."""
+
+
+@dataclass
+class ServiceConfig:
+    manifests: str
+    database: str
+    authenticator: Authenticator
+    accounts_at_once: int = DEFAULT_ACCOUNTS_AT_ONCE
+    max_body: int = DEFAULT_MAX_BODY
+    #: opens an account for a job (tests slow it down or count it); None: the default opener
+    opener: Callable | None = field(default=None, repr=False)
+
+
+def _read_document(text: str, shown: str) -> dict[str, Any]:
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{shown} is not valid YAML or JSON: {err}") from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{shown} must be a mapping (manifests, database, users, tokens).")
+    return doc
+
+
+def credentials_from(doc: dict[str, Any], shown: str) -> Authenticator:
+    users: dict[str, Credential] = {}
+    tokens: list[Credential] = []
+    for section, key in (("users", "password"), ("tokens", "token")):
+        entries = doc.get(section) or {}
+        if not isinstance(entries, dict):
+            raise ConfigError(f"{shown}: '{section}' must map names to {{{key}: HASH, accounts: [...]}}.")
+        for name, entry in entries.items():
+            where = f"{shown}: {section}.{name}"
+            if not isinstance(entry, dict) or not isinstance(entry.get(key), str):
+                raise ConfigError(f"{where} needs '{key}: pbkdf2_sha256$...' (rjsync serve --hash-secret).")
+            try:
+                parse_hash(entry[key])
+            except ValueError as err:
+                raise ConfigError(f"{where}.{key} is {err}.") from None
+            accounts = entry.get("accounts", [])
+            if isinstance(accounts, str):
+                accounts = [accounts]
+            if not isinstance(accounts, list) or not all(isinstance(a, str) for a in accounts):
+                raise ConfigError(f"{where}.accounts must be a list of manifest names, or ['*'] for all.")
+            principal = Principal(str(name), frozenset(a.lower() for a in accounts))
+            if section == "users":
+                if ":" in str(name):
+                    raise ConfigError(f"{where}: a user name cannot contain ':'.")
+                users[str(name)] = Credential(principal, entry[key])
+            else:
+                tokens.append(Credential(principal, entry[key]))
+    return Authenticator(users, tokens)
+
+
+def load_config(path: str | None = None, *, manifests: str | None = None, database: str | None = None,
+                environ: dict[str, str] | None = None) -> ServiceConfig:
+    """The service configuration from ``path`` (or $RJSYNC_SERVICE_CONFIG), the environment and
+    the options given (which win)."""
+    env = os.environ if environ is None else environ
+    path = path or env.get("RJSYNC_SERVICE_CONFIG")
+    doc: dict[str, Any] = {}
+    base = Path.cwd()
+    if path:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as err:
+            raise ConfigError(f"Cannot read the service config {path}: {err.strerror or err}.") from None
+        doc = _read_document(text, path)
+        base = Path(path).resolve().parent
+    creds_doc, creds_shown = doc, path or "the config"
+    if env.get("RJSYNC_SERVICE_CREDENTIALS"):
+        creds_doc = _read_document(env["RJSYNC_SERVICE_CREDENTIALS"], "$RJSYNC_SERVICE_CREDENTIALS")
+        creds_shown = "$RJSYNC_SERVICE_CREDENTIALS"
+    authenticator = credentials_from(creds_doc, creds_shown)
+    if not authenticator.users and not authenticator.tokens:
+        raise ConfigError("The service has no credentials: add users or tokens to the config file, or set "
+                          "$RJSYNC_SERVICE_CREDENTIALS (hash secrets with rjsync serve --hash-secret).")
+
+    def resolve(value: str | None) -> str | None:
+        return None if value is None else str(base / value) if not os.path.isabs(value) else value
+
+    folder = manifests or env.get("RJSYNC_MANIFESTS") or resolve(doc.get("manifests"))
+    if not folder:
+        raise ConfigError("No accounts: give --manifests DIR (or $RJSYNC_MANIFESTS, or 'manifests' in the "
+                          "config), a folder of manifests named after their accounts.")
+    db = database or env.get("RJSYNC_SERVICE_DB") or resolve(doc.get("database")) or "rjsync-service.db"
+    at_once = doc.get("accounts_at_once", DEFAULT_ACCOUNTS_AT_ONCE)
+    if not isinstance(at_once, int) or not 1 <= at_once <= 64:
+        raise ConfigError(f"{path}: accounts_at_once must be a whole number from 1 to 64.")
+    return ServiceConfig(manifests=folder, database=db, authenticator=authenticator, accounts_at_once=at_once)
