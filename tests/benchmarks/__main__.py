@@ -1,6 +1,6 @@
 """Run every benchmark: ``python -m tests.benchmarks``. Each prints its figures."""
 
-from tests.benchmarks import bench_catalog, bench_fleet, bench_sync
+from tests.benchmarks import bench_catalog, bench_fleet, bench_service, bench_sync
 
 if __name__ == "__main__":
     bench_catalog.main()
@@ -8,3 +8,5 @@ if __name__ == "__main__":
     bench_sync.main()
     print()
     bench_fleet.main()
+    print()
+    bench_service.main()
