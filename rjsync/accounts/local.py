@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -48,6 +47,7 @@ from rjsync.accounts.base import (
     version_key,
 )
 from rjsync.errors import AccountError
+from rjsync.files import atomic_write
 
 _META = ".meta.json"
 
@@ -70,16 +70,14 @@ class LocalAccount:
 
     def snapshot(self, scope: SnapshotScope | None = None) -> Snapshot:
         # files are cheap to read: the whole account whatever the scope
-        if not self.path.exists():  # a new account: reading it creates nothing
-            environments = tuple(
-                LiveRuntimeEnvironment(name, language, version)
-                for name, (language, version) in sorted(BUILTIN_RUNTIME_ENVIRONMENTS.items(), key=lambda i: i[0].lower()))
-            return Snapshot(runbooks=(), modules=(), runtime_environments=environments)
-        with self._locked():
-            runbooks = tuple(
-                sorted((self._read_runbook(p) for p in self._scripts()), key=lambda r: r.name.lower())
-            )
-            state = self._read_modules()
+        if self.path.exists():
+            with self._locked():
+                runbooks = tuple(
+                    sorted((self._read_runbook(p) for p in self._scripts()), key=lambda r: r.name.lower())
+                )
+                state = self._read_modules()
+        else:  # a new account: reading it creates nothing
+            runbooks, state = (), {"modules": {}, "runtime_environments": {}}
         modules = tuple(_module(m) for _, m in sorted(state["modules"].items()))
         environments = tuple(
             LiveRuntimeEnvironment(
@@ -124,7 +122,7 @@ class LocalAccount:
             # only then the receipt; an interruption leaves no receipt for content not written.
             self._runbooks.mkdir(parents=True, exist_ok=True)
             self._write_meta(script, meta)
-            _atomic_write(script, spec.content)
+            atomic_write(script, spec.content)
             if spec.receipt:
                 meta["tags"] = {**meta["tags"], **stamp_receipt(spec.receipt)}
                 self._write_meta(script, meta)
@@ -265,7 +263,7 @@ class LocalAccount:
 
     def _write_meta(self, script: Path, meta: dict) -> None:
         meta = {**meta, "last_modified": datetime.now(timezone.utc).isoformat()}
-        _atomic_write(_sidecar(script), (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
+        atomic_write(_sidecar(script), (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
 
     def _read_modules(self) -> dict:
         try:
@@ -279,7 +277,7 @@ class LocalAccount:
         return data
 
     def _write_modules(self, state: dict) -> None:
-        _atomic_write(self._modules_file, (json.dumps(state, indent=2, sort_keys=True) + "\n").encode())
+        atomic_write(self._modules_file, (json.dumps(state, indent=2, sort_keys=True) + "\n").encode())
 
     @staticmethod
     def _environments(state: dict) -> dict:
@@ -322,20 +320,3 @@ def _require_environment(environments: dict, name: str) -> dict:
             "(rjsync creates RJ-PowerShell-7.4 when it is missing)."
         )
     return env
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, flush it to disk, move it in place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise

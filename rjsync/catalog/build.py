@@ -71,7 +71,7 @@ def build_catalog(
             f"synced context (contexts: {', '.join(contexts)}); list it in the contexts to sync it"))
 
     runbooks = _drop_collisions(runbooks, found)
-    modules = _module_union(runbooks, found)
+    modules = module_union(runbooks, found)
     return Catalog(
         source=source,
         runbooks=tuple(sorted(runbooks, key=lambda r: r.name)),
@@ -276,7 +276,8 @@ def _drop_collisions(runbooks: list[Runbook], found: list[Diagnostic]) -> list[R
     return kept
 
 
-def _module_union(runbooks: list[Runbook], found: list[Diagnostic]) -> tuple[ModuleNeed, ...]:
+def module_union(runbooks: Iterable[Runbook], found: list[Diagnostic]) -> tuple[ModuleNeed, ...]:
+    """The modules ``runbooks`` need, by name, each at the highest minimum any of them asks for."""
     by_name: dict[str, dict[str, Any]] = {}
     for runbook in runbooks:
         for requirement in runbook.modules:

@@ -11,7 +11,6 @@ import dataclasses
 import json
 import os
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +37,7 @@ from rjsync.engine.plan import (
 )
 from rjsync.engine.policy import AzureOptions, Policy, SourceSpec, SyncSettings
 from rjsync.errors import PlanError, RjsyncError
+from rjsync.files import atomic_write
 from rjsync.source import Checkout, open_source
 
 AccountOpener = Callable[[SyncSettings], Account]
@@ -166,13 +166,8 @@ def prepare(settings: SyncSettings, *, opener: AccountOpener = default_opener,
 
 def save_plan(plan: Plan, path: str) -> None:
     """Write the plan document atomically (a reader never sees half of it)."""
-    target = Path(path)
-    data = render.to_json(plan.to_json()).encode("utf-8")
     try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=f".{target.name}.")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, target)
+        atomic_write(Path(path), render.to_json(plan.to_json()).encode("utf-8"))
     except OSError as err:
         raise RjsyncError(f"Cannot write the plan to {path}: {err.strerror or err}.") from err
 

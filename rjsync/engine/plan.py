@@ -39,6 +39,7 @@ from rjsync.accounts.base import (
     is_owned,
     trim_description,
 )
+from rjsync.catalog.build import module_union
 from rjsync.catalog.model import Catalog, Diagnostic, Runbook
 from rjsync.catalog.text import normalized_sha256
 from rjsync.engine.policy import Policy
@@ -471,15 +472,7 @@ def _deletions(catalog: Catalog, orphans: list[LiveRunbook], policy: Policy):
 
 
 def _modules(desired: list[Runbook], snapshot: Snapshot, policy: Policy):
-    needs: dict[str, dict[str, Any]] = {}
-    for runbook in desired:
-        for requirement in runbook.modules:
-            need = needs.setdefault(requirement.name.lower(),
-                                    {"name": requirement.name, "minimum": None, "runbooks": set()})
-            need["runbooks"].add(runbook.name)
-            floor = requirement.minimum_version or requirement.required_version
-            if floor and (need["minimum"] is None or version_key(floor) > version_key(need["minimum"])):
-                need["minimum"] = floor
+    needs = module_union(desired, [])  # its warnings are in the catalog's diagnostics already
     if not needs:
         return [], []
     where = policy.runtime_environment
@@ -490,10 +483,10 @@ def _modules(desired: list[Runbook], snapshot: Snapshot, policy: Policy):
         table = {m.name.lower(): m for m in (env.packages if env else ())}
     changes: list[Change] = []
     skips: list[Skip] = []
-    for key, need in sorted(needs.items()):
-        live = table.get(key)
-        minimum = need["minimum"]
-        users = sorted(need["runbooks"], key=str.lower)
+    for need in needs:
+        live = table.get(need.name.lower())
+        minimum = need.minimum_version
+        users = sorted(need.runbooks, key=str.lower)
         count = f"{len(users)} runbook{'s' if len(users) != 1 else ''}"
         # install and upgrade to the minimum the runbooks require, never further: customer
         # runbooks share the module; the newest version only when no minimum is named
@@ -505,7 +498,7 @@ def _modules(desired: list[Runbook], snapshot: Snapshot, policy: Policy):
             else:
                 reason = (f"required by {count}; its last import ended {live.provisioning_state}"
                           + (f" ({live.error})" if live.error else ""))
-            change = Change(MODULE, CREATE, live.name if live else need["name"],
+            change = Change(MODULE, CREATE, live.name if live else need.name,
                             reason + ("" if minimum else "; imports the newest version from the gallery"),
                             before=({"version": live.version, "provisioning_state": live.provisioning_state}
                                     if live else None),
