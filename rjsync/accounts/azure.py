@@ -10,7 +10,9 @@ Built on ``azure-mgmt-automation`` (api-version 2024-10-23) and ``azure-core``:
   and the poller honours the service's ``Retry-After``. Lists follow ``nextLink`` to the end.
 - A runbook write is: create/update (type, runtime environment, description, tags without
   the receipt) -> replace the draft content -> publish -> add the receipt tags. The receipt
-  is written only after publish succeeded (design invariant 4).
+  is written only after publish succeeded (design invariant 4). An update that leaves the
+  content as it is (adoption, a new receipt, description, runtime environment) is one PATCH,
+  after reading the published content to confirm it still is what the receipt will say.
 - Module/package imports: dependencies resolved from the PowerShell Gallery and imported
   first, paced to ``imports_per_window`` per ``import_window`` seconds (the service takes 5
   per 30 s per account), each polled until Succeeded or Failed; a failure carries the
@@ -62,6 +64,7 @@ from rjsync.accounts.base import (
 )
 from rjsync.accounts.credentials import CLOUDS, Cloud
 from rjsync.accounts.gallery import DEFAULT_GALLERY_URL, Gallery, GalleryPackage
+from rjsync.catalog.text import normalized_sha256
 from rjsync.errors import AccountError
 
 API_VERSION = "2024-10-23"
@@ -251,6 +254,22 @@ class AzureAccount:
         else:
             with self._errors(f"reading runbook '{name}'"):
                 live = c.runbook.get(rg, acc, name)
+        return _live_runbook(live)
+
+    def write_properties(self, spec: RunbookWrite) -> LiveRunbook | None:
+        check_write(spec, self.owned_prefix)
+        self._account_location()
+        current = self.read_content(spec.name)
+        if current is None or normalized_sha256(current) != normalized_sha256(spec.content):
+            return None
+        # One PATCH: the published content stays as it is, and a PATCH replaces the whole tag map.
+        properties = {"description": trim_description(spec.description)}
+        if spec.runtime_environment:
+            properties["runtimeEnvironment"] = spec.runtime_environment
+        body = {"tags": {**spec.tags, **stamp_receipt(spec.receipt)}, "properties": properties}
+        with self._errors(f"updating the properties of runbook '{spec.name}'"):
+            live = self._client.runbook.update(self._rg, self._name, spec.name, body,
+                                               retry_on_methods=_IDEMPOTENT)
         return _live_runbook(live)
 
     def delete_runbook(self, name: str) -> None:

@@ -172,6 +172,12 @@ class Account(Protocol):
     def write_runbook(self, spec: RunbookWrite) -> LiveRunbook:
         """Create or update, upload the content, publish, then write the receipt tags."""
 
+    def write_properties(self, spec: RunbookWrite) -> LiveRunbook | None:
+        """Write the runtime environment, description, tags and receipt of an existing runbook
+        whose published content already is ``spec.content`` (compared normalized), in one write,
+        without uploading or publishing anything. When its published content differs, or it has
+        none, write nothing and return None: the caller then writes the runbook in full."""
+
     def delete_runbook(self, name: str) -> None:
         """Delete an owned runbook; deleting one that does not exist is not an error."""
 

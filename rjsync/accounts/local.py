@@ -46,6 +46,7 @@ from rjsync.accounts.base import (
     type_change_error,
     version_key,
 )
+from rjsync.catalog.text import normalized_sha256
 from rjsync.errors import AccountError
 from rjsync.files import atomic_write
 
@@ -127,6 +128,26 @@ class LocalAccount:
                 meta["tags"] = {**meta["tags"], **stamp_receipt(spec.receipt)}
                 self._write_meta(script, meta)
             return self._read_runbook(self._runbooks / f"{name}.ps1")
+
+    def write_properties(self, spec: RunbookWrite) -> LiveRunbook | None:
+        check_write(spec, self.owned_prefix)
+        with self._locked():
+            script = self._find_script(spec.name)
+            if script is None or normalized_sha256(script.read_bytes()) != normalized_sha256(spec.content):
+                return None
+            current = self._read_runbook(script)
+            if current.runbook_type.lower() != spec.runbook_type.lower():
+                raise type_change_error(current.name, current.runbook_type, spec.runbook_type)
+            if spec.runtime_environment is not None:
+                _require_environment(self._environments(self._read_modules()), spec.runtime_environment)
+            self._write_meta(script, {
+                "runbook_type": current.runbook_type,
+                "runtime_environment": spec.runtime_environment,
+                "description": trim_description(spec.description),
+                "tags": {**spec.tags, **stamp_receipt(spec.receipt)},
+                "state": current.state,
+            })
+            return self._read_runbook(script)
 
     def delete_runbook(self, name: str) -> None:
         check_owned(name, self.owned_prefix, "delete")

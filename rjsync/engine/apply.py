@@ -7,6 +7,10 @@ published before its modules, while runbooks that need nothing new do not wait);
 last. One failed change does not stop the others; every change ends with an ``Outcome`` that
 says what happened and why.
 
+An update that changes no content (adoption, a refreshed receipt, a new description or runtime
+environment) is one properties write, once the account confirmed that its published content is
+still what the receipt will say; otherwise it is a full write.
+
 Every write carries its receipt, and the receipt is written only after publish succeeded, so an
 apply killed at any point leaves an account that the next plan reads correctly: re-running
 converges (design invariant 5).
@@ -31,6 +35,7 @@ from rjsync.engine.plan import (
     RECEIPT_SHA256,
     REPLACE,
     RUNBOOK,
+    UPDATE,
     Change,
     Plan,
 )
@@ -235,6 +240,8 @@ def _write(account: Account, change: Change, files: Mapping[str, bytes], commit:
         receipt=receipt,
     )
     try:
+        if _in_place(change) and account.write_properties(spec) is not None:
+            return _outcome(change, DONE, "updated in place (content already current, not published again)")
         if change.action == REPLACE:
             account.delete_runbook(change.name)
         account.write_runbook(spec)
@@ -242,3 +249,16 @@ def _write(account: Account, change: Change, files: Mapping[str, bytes], commit:
         return _outcome(change, FAILED, err.message)
     verb = {CREATE: "created", REPLACE: "replaced"}.get(change.action, "updated")
     return _outcome(change, DONE, f"{verb} and published")
+
+
+#: Update aspects that leave the published content as it is.
+_PROPERTY_ASPECTS = frozenset({"receipt", "metadata", "runtime"})
+
+
+def _in_place(change: Change) -> bool:
+    """Whether ``change`` needs only a properties write: an update that changes no content (the
+    account confirms that before writing) and, when the runtime changes, one into a runtime
+    environment (a PATCH names the new environment; moving back to classic is a full write)."""
+    if change.action != UPDATE or not change.aspects or not set(change.aspects) <= _PROPERTY_ASPECTS:
+        return False
+    return "runtime" not in change.aspects or bool((change.after or {}).get("runtime_environment"))

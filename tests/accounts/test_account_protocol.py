@@ -247,3 +247,39 @@ def test_account_write_runbook_refuses_a_tag_name_azure_forbids(account):
         "Tag name 'rjsync/path' on runbook 'rjgit-user_security_reset-password' is not allowed by Azure: "
         "tag names cannot be empty or contain < > % & \\ ? /."
     )
+
+
+def test_account_write_properties_updates_in_place_when_the_content_is_current(account):
+    account.ensure_runtime_environment("RJ-PowerShell-7.4")
+    write(account, tags={"owner": "it"})
+    same = SCRIPT.replace(b"\r\n", b"\n")[3:]  # equal once normalized: no BOM, LF endings
+
+    live = account.write_properties(RunbookWrite(
+        "rjgit-user_security_reset-password", same, runtime_environment="RJ-PowerShell-7.4",
+        description="Reset a password now.", tags={"owner": "it"}, receipt={"rjsync.sha256": "cd" * 32}))
+
+    assert account.read_content("rjgit-user_security_reset-password") == SCRIPT  # not uploaded again
+    assert live == account.snapshot().runbook("rjgit-user_security_reset-password")
+    assert (live.runtime_environment, live.state, live.description) == (
+        "RJ-PowerShell-7.4", "Published", "Reset a password now.")
+    assert receipt_without_stamp(live.tags) == {"owner": "it", "rjsync.sha256": "cd" * 32}
+    assert live.tags["rjsync.published"]
+
+
+def test_account_write_properties_writes_nothing_when_the_content_differs_or_is_missing(account):
+    before = write(account, receipt={"rjsync.sha256": "ab" * 32})
+    spec = RunbookWrite("rjgit-user_security_reset-password", b"Write-Output 'other'",
+                        description="changed", receipt={"rjsync.sha256": "cd" * 32})
+
+    assert account.write_properties(spec) is None
+    assert account.write_properties(RunbookWrite("rjgit-user_missing", SCRIPT)) is None
+    assert account.snapshot().runbook("rjgit-user_security_reset-password") == before
+    assert account.read_content("rjgit-user_missing") is None
+
+
+def test_account_write_properties_of_a_name_without_the_prefix_raises(account, hand_made):
+    hand_made("user_general_mine", SCRIPT)
+
+    with pytest.raises(OwnershipError):
+        account.write_properties(RunbookWrite("user_general_mine", SCRIPT, receipt={"rjsync.sha256": "ab" * 32}))
+    assert "rjsync.sha256" not in account.snapshot().runbook("user_general_mine").tags

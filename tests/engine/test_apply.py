@@ -113,6 +113,46 @@ def test_apply_adopts_runbooks_written_by_someone_else(account, customer):
     assert not replan(account, FILES).has_changes
 
 
+def test_apply_adoption_writes_the_receipt_in_place_without_publishing_again(account, customer, kind, request):
+    name = "rjgit-user_general_set-usage-location"
+    live_bytes = FILES["user/general/set-usage-location.ps1"].replace(b"\n", b"\r\n")
+    customer(name, live_bytes)
+    cat = catalog(FILES)
+    _, plan = plan_against(account, cat, POLICY, 8)
+    if kind == "azure":
+        request.getfixturevalue("arm").server.clear_log()
+
+    report = apply_plan(plan, account, FILES)
+
+    [outcome] = [o for o in report.outcomes if o.name == name]
+    assert (outcome.status, outcome.message) == (
+        DONE, "updated in place (content already current, not published again)")
+    if kind == "azure":  # confirm the content, then one PATCH: no upload, no publish
+        touched = [(r.method, r.path.split("/runbooks/")[1]) for r in request.getfixturevalue("arm").server.requests()
+                   if f"/runbooks/{name}" in r.path]
+        assert touched == [("GET", f"{name}/content"), ("PATCH", name)]
+    assert account.read_content(name) == live_bytes  # equal when normalized: left as it is
+    live = account.snapshot().runbook(name)
+    assert live.tags[RECEIPT_PATH] == "user/general/set-usage-location.ps1"
+    assert (live.runtime_environment, live.description) == ("RJ-PowerShell-7.4", "Sets the usage location.")
+    assert not replan(account, FILES).has_changes
+
+
+def test_apply_writes_in_full_when_the_content_changed_after_the_plan(account, customer, kind, request):
+    name = "rjgit-user_general_set-usage-location"
+    customer(name, FILES["user/general/set-usage-location.ps1"])
+    _, plan = plan_against(account, catalog(FILES), POLICY, 8)
+    assert [c.aspects for c in plan.changes if c.name == name] == [("receipt", "runtime", "metadata")]
+    customer(name, b"Write-Output 'published in the portal after the plan'")
+
+    report = apply_plan(plan, account, FILES)
+
+    [outcome] = [o for o in report.outcomes if o.name == name]
+    assert (outcome.status, outcome.message) == (DONE, "updated and published")
+    assert account.read_content(name) == FILES["user/general/set-usage-location.ps1"]
+    assert not replan(account, FILES).has_changes
+
+
 def test_apply_case_only_rename_keeps_one_runbook(account):
     files = {"user/security/reset-MFA.ps1": script()}
     sync(account, files)
@@ -236,6 +276,10 @@ class RecordingAccount:
 
     def write_runbook(self, spec):
         self.touched.append(spec.name)
+
+    def write_properties(self, spec):
+        self.touched.append(spec.name)
+        return None
 
     def delete_runbook(self, name):
         self.touched.append(name)
