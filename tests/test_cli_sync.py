@@ -287,6 +287,21 @@ def test_apply_planfile_refuses_a_stale_plan_when_the_account_changed(src, accou
     assert files(account) == before
 
 
+def test_apply_planfile_applied_twice_says_it_was_applied_already(src, account, tmp_path):
+    planfile = tmp_path / "plan.json"
+    _saved_plan_with_changes(src, account, planfile)
+    ok(invoke("apply", planfile, "--auto-approve"))
+    before = files(account)
+
+    result = invoke("apply", planfile, "--auto-approve")
+
+    assert result.exit_code == 1, result.output
+    assert result.stderr == (f"Error: The plan is stale: the account local:{account} changed since {planfile} "
+                             "was made. Every change in it is already in the account: was it applied before? "
+                             "Plan again.\n")
+    assert files(account) == before
+
+
 @pytest.mark.parametrize("change", ["edited", "added", "deleted"])
 def test_apply_planfile_refuses_a_stale_plan_when_the_source_changed(src, account, tmp_path, change):
     planfile = tmp_path / "plan.json"

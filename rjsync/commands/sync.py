@@ -29,6 +29,7 @@ from rjsync.engine.apply import DONE, FAILED, SKIPPED, ApplyReport, Outcome, app
 from rjsync.engine.plan import (
     FORMAT_VERSION,
     Plan,
+    already_applied,
     catalog_fingerprint,
     content_needed,
     plan_sync,
@@ -239,8 +240,10 @@ def prepare_saved(path: str, *, azure: AzureOptions, concurrency: int,
     try:
         snapshot = account.snapshot(snapshot_scope(plan.policy))
         if snapshot_fingerprint(snapshot) != plan.fingerprints.get("snapshot"):
-            raise PlanError(f"The plan is stale: the account {plan.target} changed since {path} was made. "
-                            "Plan again.")
+            hint = (" Every change in it is already in the account: was it applied before?"
+                    if already_applied(plan, snapshot) else "")
+            raise PlanError(f"The plan is stale: the account {plan.target} changed since {path} was made."
+                            f"{hint} Plan again.")
     except BaseException:
         account.close()
         raise

@@ -230,6 +230,22 @@ def _needs_content(live: LiveRunbook) -> bool:
     return _receipt_sha(live) is None or _republished(live)
 
 
+def already_applied(plan: Plan, snapshot: Snapshot) -> bool:
+    """Whether ``snapshot`` holds every runbook change of ``plan``: each written runbook carries
+    the receipt of its planned content, each deleted one is gone (modules are not compared)."""
+    runbooks = [c for c in plan.changes if c.kind == RUNBOOK]
+    if not runbooks:
+        return False
+    for change in runbooks:
+        live = snapshot.runbook(change.name)
+        if change.action == DELETE:
+            if live is not None:
+                return False
+        elif live is None or _receipt_sha(live) != (change.after or {}).get("sha256"):
+            return False
+    return True
+
+
 def _receipt_sha(live: LiveRunbook) -> str | None:
     value = (live.tags or {}).get(RECEIPT_SHA256, "")
     return value if _SHA256.match(value) else None
