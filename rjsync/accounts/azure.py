@@ -13,6 +13,10 @@ Built on ``azure-mgmt-automation`` (api-version 2024-10-23) and ``azure-core``:
   is written only after publish succeeded (design invariant 4). An update that leaves the
   content as it is (adoption, a new receipt, description, runtime environment) is one PATCH,
   after reading the published content to confirm it still is what the receipt will say.
+  The receipt's time stamp is Resource Manager's time (this machine's clock corrected by the
+  ``Date`` of the first response), because the planner compares it with the runbook's
+  last-modified time: a clock a few minutes off would otherwise show every runbook as
+  republished, or hide a portal publish.
 - Module/package imports: dependencies resolved from the PowerShell Gallery and imported
   first, paced to ``imports_per_window`` per ``import_window`` seconds (the service takes 5
   per 30 s per account), each polled until Succeeded or Failed; a failure carries the
@@ -28,6 +32,8 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from enum import Enum
 from typing import Callable
 
@@ -112,6 +118,21 @@ class RequestLimit(HTTPPolicy):
             return self.next.send(request)
 
 
+def _skew(date: str | None, local: datetime) -> timedelta:
+    """The service's clock minus ours, from a response's ``Date`` header (zero without one).
+
+    The header has whole seconds, and the skew matters only beyond the planner's drift
+    tolerance (minutes), so differences under 5 s are taken as none."""
+    try:
+        server = parsedate_to_datetime(date) if date else None
+    except (TypeError, ValueError):
+        server = None
+    if server is None or server.tzinfo is None:
+        return timedelta(0)
+    skew = server - local
+    return skew if abs(skew) > timedelta(seconds=5) else timedelta(0)
+
+
 class ImportPacer:
     """At most ``limit`` imports in any ``window`` seconds (sliding window, thread-safe)."""
 
@@ -139,7 +160,8 @@ class AzureAccount:
 
     def __init__(self, arm_id, *, credential, endpoints: Cloud = CLOUDS["public"],
                  owned_prefix: str = OWNED_PREFIX, gallery_url: str | None = None,
-                 settings: AzureSettings = AzureSettings(), auth: str = "default"):
+                 settings: AzureSettings = AzureSettings(), auth: str = "default",
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
         self.arm_id = arm_id
         self.target = str(arm_id)
         self.owned_prefix = owned_prefix
@@ -171,6 +193,8 @@ class AzureAccount:
         self._pacer = ImportPacer(settings.imports_per_window, settings.import_window)
         self._location: str | None = None
         self._lock = threading.Lock()
+        self._clock = clock
+        self._skew = timedelta(0)  # Resource Manager's clock minus this machine's
 
     # -- the protocol ---------------------------------------------------------------------------
 
@@ -249,7 +273,7 @@ class AzureAccount:
             c.runbook.begin_publish(rg, acc, name, retry_on_methods=_IDEMPOTENT).result()
         if spec.receipt:
             with self._errors(f"writing the receipt tags of runbook '{name}'"):
-                live = c.runbook.update(rg, acc, name, {"tags": {**spec.tags, **stamp_receipt(spec.receipt)}},
+                live = c.runbook.update(rg, acc, name, {"tags": {**spec.tags, **stamp_receipt(spec.receipt, self._now())}},
                                         retry_on_methods=_IDEMPOTENT)
         else:
             with self._errors(f"reading runbook '{name}'"):
@@ -266,7 +290,7 @@ class AzureAccount:
         properties = {"description": trim_description(spec.description)}
         if spec.runtime_environment:
             properties["runtimeEnvironment"] = spec.runtime_environment
-        body = {"tags": {**spec.tags, **stamp_receipt(spec.receipt)}, "properties": properties}
+        body = {"tags": {**spec.tags, **stamp_receipt(spec.receipt, self._now())}, "properties": properties}
         with self._errors(f"updating the properties of runbook '{spec.name}'"):
             live = self._client.runbook.update(self._rg, self._name, spec.name, body,
                                                retry_on_methods=_IDEMPOTENT)
@@ -340,7 +364,9 @@ class AzureAccount:
             if self._location is None:
                 try:
                     with self._errors("reading the automation account", not_found=ResourceNotFoundError):
-                        account = self._client.automation_account.get(self._rg, self._name)
+                        account, date = self._client.automation_account.get(
+                            self._rg, self._name,
+                            cls=lambda response, model, _: (model, response.http_response.headers.get("Date")))
                 except ResourceNotFoundError as err:
                     code, _ = _service_error(err)
                     raise AccountError(
@@ -349,7 +375,13 @@ class AzureAccount:
                         "Check the ARM id, and that the identity has access to the subscription."
                     ) from None
                 self._location = account.location or ""
+                self._skew = _skew(date, self._clock())
             return self._location
+
+    def _now(self) -> datetime:
+        """Resource Manager's time: receipts are stamped with it, because drift is found by
+        comparing their stamp with the runbook's last-modified time, which is the service's."""
+        return self._clock() + self._skew
 
     def _forget_location(self) -> None:
         with self._lock:

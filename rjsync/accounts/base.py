@@ -248,9 +248,11 @@ def check_write(spec: RunbookWrite, prefix: str) -> None:
                 )
 
 
-def stamp_receipt(receipt: Mapping[str, str]) -> dict[str, str]:
-    """The receipt tags with ``RECEIPT_TIME_TAG`` set to now (UTC, whole seconds)."""
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+def stamp_receipt(receipt: Mapping[str, str], now: datetime | None = None) -> dict[str, str]:
+    """The receipt tags with ``RECEIPT_TIME_TAG`` set to ``now`` (default: this machine's clock;
+    UTC, whole seconds). It is compared with the account's last-modified time, so an account
+    whose clock is not this machine's passes its own time."""
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
     return {**receipt, RECEIPT_TIME_TAG: now.strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 

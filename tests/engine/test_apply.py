@@ -153,6 +153,37 @@ def test_apply_writes_in_full_when_the_content_changed_after_the_plan(account, c
     assert not replan(account, FILES).has_changes
 
 
+@pytest.mark.parametrize("minutes", [-10, 10])
+def test_apply_converges_when_this_machines_clock_is_off(arm, gallery, credential, minutes):
+    from datetime import datetime, timedelta, timezone
+
+    from fakes.accounts import ARM_ID, FAST
+    from rjsync.accounts import parse_arm_id
+    from rjsync.accounts.azure import AzureAccount
+    from rjsync.accounts.credentials import resolve_cloud
+
+    gallery.add("MicrosoftTeams", "5.8.0")
+    files = {"org/general/list-guests.ps1": FILES["org/general/list-guests.ps1"]}
+    account = AzureAccount(parse_arm_id(ARM_ID), credential=credential, gallery_url=gallery.base_url,
+                           endpoints=resolve_cloud("public", arm.endpoint), settings=FAST,
+                           clock=lambda: datetime.now(timezone.utc) + timedelta(minutes=minutes))
+    try:
+        _, report = sync(account, files)
+        assert report.count(FAILED) == 0
+
+        # the receipt's stamp is Resource Manager's time, so the runbook does not look republished
+        again = replan(account, files)
+        assert not again.has_changes and not again.drift, again.to_json()
+
+        # ... and content published in the portal 5 minutes later (service time) is drift
+        live = arm.account.runbook("rjgit-org_general_list-guests")
+        live.published = b"Write-Output 'published in the portal'"
+        live.modified = (datetime.now(timezone.utc) + timedelta(minutes=5)).isoformat()
+        assert [d.name for d in replan(account, files).drift] == ["rjgit-org_general_list-guests"]
+    finally:
+        account.close()
+
+
 def test_apply_case_only_rename_keeps_one_runbook(account):
     files = {"user/security/reset-MFA.ps1": script()}
     sync(account, files)
