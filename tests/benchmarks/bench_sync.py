@@ -18,8 +18,12 @@ gallery answer every request after ``LATENCY`` s; draft-content replacement and 
 SDK's poller waits 1 s once per operation; a module import goes straight from Creating to
 Succeeded (``provisioning_steps=0``) and is polled after ``provisioning_poll_interval=1.0`` s,
 so it takes about 1 s. Every other ``AzureSettings`` value is the default, among them the
-service's real import pacing of 5 imports per 30 s. Targets are judged on plan + apply, as the
-issue words them; the time to read the source (the catalog, ~0.4 s) is printed beside them.
+service's real import pacing of 5 imports per 30 s, and the emulator enforces the service's
+limit (``import_limit = (5, 30.0)``): an import that would be the 6th to start in 30 s is
+refused with 429 and ``Retry-After``. The refused imports are printed beside the figures; 0 with
+the 6th import starting 30 s after the 1st shows the pacing is as fast as the service allows
+and no faster. Targets are judged on plan + apply, as the issue words them; the time to read
+the source (the catalog, ~0.4 s) is printed beside them.
 Concurrency is what ``rjsync apply --concurrency 8`` does: at most 8 requests in flight, and
 4 x 8 runbook writes under way (a write mostly waits for its two operations).
 
@@ -72,6 +76,7 @@ LRO_POLLS = 1  # polls answered 202 before the operation is done
 PROVISIONING_STEPS = 0  # intermediate import states: Creating -> Succeeded after one poll
 PROVISIONING_POLL_INTERVAL = 1.0  # so one module import takes ~1 s
 CHANGED = 10
+SERVICE_IMPORT_LIMIT = (5, 30.0)  # imports per seconds per account, enforced by the emulator
 
 NOOP_MAX_REQUESTS = 4
 FULL_SYNC_MAX_SECONDS = 30.0
@@ -104,16 +109,20 @@ class Azure:
         self.arm.lro_polls = LRO_POLLS
         self.arm.lro_retry_after = LRO_RETRY_AFTER
         self.arm.provisioning_steps = PROVISIONING_STEPS
+        self.arm.import_limit = SERVICE_IMPORT_LIMIT
         self.arm.server.delay(LATENCY)
         self.gallery.server.delay(LATENCY)
         self.credential = StaticTokenCredential("test-token")
+        self.fakes: dict = {}  # target -> the emulator's account
         self.settings = AzureSettings(provisioning_poll_interval=PROVISIONING_POLL_INTERVAL,
                                       connection_verify=str(self.tls.ca_path))
 
     def add_account(self, name: str) -> str:
-        self.arm.add_account(SUBSCRIPTION, GROUP, name)
-        return (f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/"
-                f"Microsoft.Automation/automationAccounts/{name}")
+        fake = self.arm.add_account(SUBSCRIPTION, GROUP, name)
+        target = (f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/"
+                  f"Microsoft.Automation/automationAccounts/{name}")
+        self.fakes[target] = fake
+        return target
 
     def open(self, target: str, concurrency: int = DEFAULT_CONCURRENCY):
         settings = dataclasses.replace(self.settings, max_concurrent_requests=concurrency)
@@ -167,6 +176,8 @@ class SyncRun:
     changes: Counter = field(default_factory=Counter)
     failures: list = field(default_factory=list)
     apply_start: float = 0.0  # time.monotonic() when apply began
+    import_starts: list = field(default_factory=list)  # time.monotonic() of the imports the emulator took
+    import_refusals: list = field(default_factory=list)  # imports the emulator's limit refused (429)
 
     @property
     def plan_apply_s(self) -> float:
@@ -225,11 +236,15 @@ def sync(azure: Azure, target: str, repo: Path, policy: Policy, *, concurrency: 
             run.changes["runtime environment create"] += 1
         azure.arm.server.clear_log()
         files = {f.path: f.data for f in checkout.files}
+        fake = azure.fakes[target]
+        imports_before, refusals_before = len(fake.import_starts), len(azure.arm.import_refusals)
         run.apply_start = start = time.monotonic()
         report = apply_plan(plan, account, files, concurrency=run.writes_at_once, on_start=on_start,
                             on_outcome=on_outcome)
         run.apply_s = time.monotonic() - start
         run.apply_requests = azure.arm.server.requests()
+        run.import_starts = fake.import_starts[imports_before:]
+        run.import_refusals = [r for r in azure.arm.import_refusals[refusals_before:] if r.account == fake.name]
         if isinstance(getattr(account, "_pacer", None), TimedPacer):
             run.pacer_waits = account._pacer.waits
     finally:
@@ -301,6 +316,7 @@ def describe_sync(run: SyncRun) -> list[str]:
         lines.append(f"  modules: {at(mod_start)} -> {at(mod_end)}, {len(modules)} modules, {len(imports)} "
                      f"imports one after another; waiting for the import window (5 per 30 s): "
                      f"{sum(waits):.1f} s in total, longest {waits[0]:.1f} s")
+        lines.append(f"    {import_limit_line(run)}")
         for step in sorted(modules, key=lambda s: s.start):
             lines.append(f"    {step.name:<26} {at(step.start):>7} -> {at(step.end):>7}")
     rb_start, rb_end, writes = run.phase(RUNBOOK)
@@ -323,6 +339,21 @@ def describe_sync(run: SyncRun) -> list[str]:
             lines.append(f"    {late} of {n} writes started after the last module import ended; the last "
                          f"write ended {rb_end - mod_end:.1f} s after it")
     return lines
+
+
+def import_limit_line(run: SyncRun) -> str:
+    """How close the imports came to the emulator's (the service's) import limit."""
+    limit, window = SERVICE_IMPORT_LIMIT
+    starts = run.import_starts
+    text = (f"imports refused by the service limit ({limit} per {window:g} s): {len(run.import_refusals)}; "
+            f"{len(starts)} imports taken")
+    if len(starts) > limit:
+        gaps = [later - earlier for earlier, later in zip(starts, starts[limit:])]
+        text += (f"; import {limit + 1} started {gaps[0]:.3f} s after import 1 (shortest such gap "
+                 f"{min(gaps):.3f} s; the service allows {window:g} s)")
+    for refusal in run.import_refusals:
+        text += f"; refused {refusal.method} {refusal.path} at {refusal.time - run.apply_start:.1f} s"
+    return text
 
 
 def engine_commit() -> str:
@@ -372,7 +403,8 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, str]]:
                   + "; ".join(deps))
             print(f"emulator: {LATENCY * 1000:.0f} ms per request (ARM and gallery), LROs 202 with Retry-After: "
                   f"{LRO_RETRY_AFTER} and {LRO_POLLS} poll(s) before done, module imports "
-                  f"provisioning_steps={PROVISIONING_STEPS} (Creating -> Succeeded)")
+                  f"provisioning_steps={PROVISIONING_STEPS} (Creating -> Succeeded), import limit "
+                  f"{SERVICE_IMPORT_LIMIT[0]} per {SERVICE_IMPORT_LIMIT[1]:g} s per account (429 + Retry-After)")
             shown = {k: v for k, v in dataclasses.asdict(azure.settings).items()
                      if k != "connection_verify"}
             print("AzureSettings: " + ", ".join(f"{k}={v}" for k, v in shown.items())
@@ -428,13 +460,19 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, str]]:
          f"< {FULL_SYNC_MAX_SECONDS:g} s", verdict(full.plan_apply_s < FULL_SYNC_MAX_SECONDS)),
         ("  with reading the source", f"{full.total_s:.1f} s", "", ""),
         ("  ARM requests (plan + apply)", f"{full.requests}", "", ""),
+        ("  imports refused by the service limit", f"{len(full.import_refusals)}", "0",
+         verdict(not full.import_refusals)),
         ("full first sync, concurrency 1 (baseline)", seconds(baseline), "-", ""),
         ("  with reading the source", f"{baseline.total_s:.1f} s" if baseline else "skipped", "", ""),
         ("  ARM requests (plan + apply)", f"{baseline.requests}" if baseline else "skipped", "", ""),
+        ("  imports refused by the service limit", f"{len(baseline.import_refusals)}" if baseline else "skipped",
+         "0" if baseline else "", verdict(not baseline.import_refusals) if baseline else ""),
         (f"re-sync {CHANGED} changed runbooks: plan + apply", seconds(resync, 2),
          f"< {RESYNC_MAX_SECONDS:g} s", verdict(resync.plan_apply_s < RESYNC_MAX_SECONDS)),
         ("  with reading the source", f"{resync.total_s:.2f} s", "", ""),
         ("  ARM requests (plan + apply)", f"{resync.requests}", "", ""),
+        ("  imports refused by the service limit", f"{len(resync.import_refusals)}", "0",
+         verdict(not resync.import_refusals)),
     ]
     print()
     width = max(len(r[0]) for r in rows)

@@ -16,14 +16,23 @@ It honours what ``shared/azure-automation-api.md`` records about the service:
   that walks through ``provisioning_steps`` intermediate states (one per GET) and ends
   Succeeded, or Failed with the service's kind of message for an unknown gallery package or a
   dependency not yet imported.
+- The service's import limit, off by default: with ``import_limit = (5, 30.0)`` an account
+  starts at most 5 module or package imports (PUT/PATCH of ``/modules/{m}`` or
+  ``/runtimeEnvironments/{e}/packages/{p}``) in any sliding 30 s; one more is refused with
+  429 TooManyRequests and ``Retry-After`` (whole seconds until the oldest import in the window
+  leaves it, at least 1), is not carried out, and is recorded in ``import_refusals``. Every
+  import an account started is in its ``import_starts`` (``time.monotonic()`` stamps), limit
+  or not; a test seeds someone else's imports by appending to it.
 - Faults and the request log come from ``LoopbackServer`` (``self.server``).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import unquote
@@ -100,6 +109,8 @@ class FakeAccount:
     runbooks: dict[str, FakeRunbook] = field(default_factory=dict)
     modules: dict[str, FakeModule] = field(default_factory=dict)
     environments: dict[str, FakeEnvironment] = field(default_factory=dict)
+    #: time.monotonic() of every module/package import the account started (refusals not included)
+    import_starts: list[float] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -123,6 +134,17 @@ class FakeAccount:
         return module
 
 
+@dataclass
+class ImportRefusal:
+    """An import the emulator's import limit refused (429)."""
+
+    account: str
+    method: str
+    path: str  # below the account: "/modules/{m}" or "/runtimeEnvironments/{e}/packages/{p}"
+    time: float  # time.monotonic() when it was refused
+    retry_after: int  # seconds, as sent in Retry-After
+
+
 class ArmEmulator:
     def __init__(self, tls: TestTLS, gallery: FakeGallery | None = None):
         self.gallery = gallery
@@ -142,6 +164,9 @@ class ArmEmulator:
             self.lro_retry_after_ms: str | None = None
             self.provisioning_steps = 3
             self.import_failures: dict[str, str] = {}  # module name (lower) -> the service's error text
+            #: (imports, seconds) per account, e.g. (5, 30.0) as the service; None = no limit
+            self.import_limit: tuple[int, float] | None = None
+            self.import_refusals: list[ImportRefusal] = []
             self._operations: dict[str, int] = {}
             self._ids = itertools.count(1)
         self.server.clear_faults()
@@ -449,6 +474,9 @@ class ArmEmulator:
             uri = link.get("uri")
             if not uri:
                 return Response.error(400, "BadRequest", "properties.contentLink.uri is required.")
+            refused = self._import_refused(request, account)
+            if refused:
+                return refused
             error = None
             pkg = self.gallery.find_by_content_link(uri) if self.gallery else None
             if pkg is None:
@@ -473,8 +501,29 @@ class ArmEmulator:
             module = FakeModule(module.name if module else name, pkg.version if pkg else link.get("version"),
                                 uri, steps, error)
             table[name.lower()] = module
+            account.import_starts.append(time.monotonic())
             return Response.json(201 if created else 200, self._module_json(account, module, kind))
         return _not_allowed(request)
+
+    def _import_refused(self, request, account) -> Response | None:
+        """A 429 if one more import would exceed ``import_limit`` in its sliding window."""
+        if self.import_limit is None:
+            return None
+        limit, window = self.import_limit
+        now = time.monotonic()
+        in_window = sorted(t for t in account.import_starts if t > now - window)
+        if len(in_window) < limit:
+            return None
+        # the window frees up when the oldest import that must leave it for one more to fit does
+        retry_after = max(1, math.ceil(in_window[len(in_window) - limit] + window - now))
+        below = unquote(request.path[re.match(_ACCOUNT, request.path, re.IGNORECASE).end():])
+        self.import_refusals.append(ImportRefusal(account.name, request.method, below, now, retry_after))
+        return Response.error(
+            429, "TooManyRequests",
+            f"The automation account '{account.name}' has started {len(in_window)} module imports in the "
+            f"last {window:g} seconds; at most {limit} are allowed. Retry after {retry_after} seconds.",
+            {"Retry-After": str(retry_after)},
+        )
 
     # -- JSON shapes ----------------------------------------------------------------------------
 
