@@ -19,7 +19,7 @@ Built on ``azure-mgmt-automation`` (api-version 2024-10-23) and ``azure-core``:
   republished, or hide a portal publish.
 - Module/package imports: dependencies resolved from the PowerShell Gallery and imported
   first, paced to ``imports_per_window`` per ``import_window`` seconds (the service takes 5
-  per 30 s per account), each polled until Succeeded or Failed; a failure carries the
+  per 30 s per account; ``ImportPacing`` paces every attempt, timed from its answer), each polled until Succeeded or Failed; a failure carries the
   service's error text.
 - Every SDK error becomes an ``AccountError`` sentence (401, 403, unknown account, throttling,
   network); the token never appears in one.
@@ -28,14 +28,15 @@ Built on ``azure-mgmt-automation`` (api-version 2024-10-23) and ``azure-core``:
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from enum import Enum
 from typing import Callable
+from urllib.parse import urlsplit
 
 from azure.core.exceptions import (
     AzureError,
@@ -134,25 +135,73 @@ def _skew(date: str | None, local: datetime) -> timedelta:
 
 
 class ImportPacer:
-    """At most ``limit`` imports in any ``window`` seconds (sliding window, thread-safe)."""
+    """At most ``limit`` imports in any ``window`` seconds (sliding window, thread-safe).
 
-    def __init__(self, limit: int, window: float, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+    The service counts an import when it accepts the PUT, which is after the client sent it
+    (the wire, a slow answer). So a slot is taken before a PUT is sent and dated again when its
+    answer arrives (``sent``): a slot leaves the window ``window`` seconds after the latest
+    moment the service can have started that import. A PUT the service refused (429) started
+    nothing and gives its slot back (``release``). ``waits`` records how long each ``acquire``
+    waited for the window.
+    """
+
+    def __init__(self, limit: int, window: float, *, clock: Callable[[], float] = time.monotonic):
         self.limit, self.window = max(1, limit), window
-        self._clock, self._sleep = clock, sleep
-        self._stamps: deque[float] = deque()
-        self._lock = threading.Lock()
+        self._clock = clock
+        self._slots: list[list[float]] = []  # [time]: mutable, dated again by ``sent``
+        self._changed = threading.Condition()
+        self.waits: list[float] = []
 
-    def wait(self) -> None:
-        with self._lock:
+    def acquire(self) -> list[float]:
+        begun = self._clock()
+        with self._changed:
             while True:
                 now = self._clock()
-                while self._stamps and self._stamps[0] <= now - self.window:
-                    self._stamps.popleft()
-                if len(self._stamps) < self.limit:
-                    self._stamps.append(now)
-                    return
-                self._sleep(self._stamps[0] + self.window - now)
+                self._slots = [slot for slot in self._slots if slot[0] > now - self.window]
+                if len(self._slots) < self.limit:
+                    slot = [now]
+                    self._slots.append(slot)
+                    self.waits.append(now - begun)
+                    return slot
+                self._changed.wait(min(slot[0] for slot in self._slots) + self.window - now)
+
+    def sent(self, slot: list[float]) -> None:
+        with self._changed:
+            slot[0] = max(slot[0], self._clock())
+
+    def release(self, slot: list[float]) -> None:
+        with self._changed:
+            self._slots = [kept for kept in self._slots if kept is not slot]
+            self._changed.notify_all()
+
+
+class ImportPacing(HTTPPolicy):
+    """Paces every attempt of a module or package import (PUT .../modules/{m} or
+    .../packages/{p}) through an ``ImportPacer``. It sits after the retry policy, so a PUT the
+    retry policy sends again (after a 503, or an answer lost after the service acted on it)
+    takes a slot of its own, as the service may count it as an import of its own."""
+
+    _IMPORT = re.compile(r"/(modules|packages)/[^/]+$", re.IGNORECASE)
+
+    def __init__(self, pacer: ImportPacer):
+        super().__init__()
+        self.pacer = pacer
+
+    def send(self, request):
+        http = request.http_request
+        if http.method != "PUT" or not self._IMPORT.search(urlsplit(http.url).path):
+            return self.next.send(request)
+        slot = self.pacer.acquire()
+        try:
+            response = self.next.send(request)
+        except BaseException:
+            self.pacer.sent(slot)  # it may have reached the service
+            raise
+        if response.http_response.status_code == 429:
+            self.pacer.release(slot)
+        else:
+            self.pacer.sent(slot)
+        return response
 
 
 class AzureAccount:
@@ -169,6 +218,7 @@ class AzureAccount:
         self.endpoints = endpoints
         self._auth = auth
         self._rg, self._name = arm_id.resource_group, arm_id.account
+        self._pacer = ImportPacer(settings.imports_per_window, settings.import_window)
         verify = settings.connection_verify
         if verify is None:
             verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or True
@@ -186,11 +236,10 @@ class AzureAccount:
             retry_backoff_max=settings.retry_backoff_max,
             read_timeout=settings.read_timeout,
             connection_verify=verify,
-            per_retry_policies=[RequestLimit(settings.max_concurrent_requests)],
+            per_retry_policies=[ImportPacing(self._pacer), RequestLimit(settings.max_concurrent_requests)],
         )
         self.gallery = Gallery(gallery_url or DEFAULT_GALLERY_URL, connection_verify=verify,
                                retry_backoff_factor=settings.retry_backoff_factor)
-        self._pacer = ImportPacer(settings.imports_per_window, settings.import_window)
         self._location: str | None = None
         self._lock = threading.Lock()
         self._clock = clock
@@ -415,7 +464,6 @@ class AzureAccount:
                     f"automation account '{acc}'")
             put = lambda: c.package.create_or_update(rg, acc, environment, pkg.id, body)  # noqa: E731
             get = lambda: c.package.get(rg, acc, environment, pkg.id)  # noqa: E731
-        self._pacer.wait()
         with self._errors(f"importing {what}"):
             module = _live_module(put())
         deadline = time.monotonic() + self.settings.provisioning_timeout

@@ -8,6 +8,10 @@ long-running operation for 1 s:
    the sequential baseline (one request and one write at a time) is printed beside it;
 3. re-syncing 10 changed runbooks (plan + apply) takes under 5 s.
 
+Beside them, with no target: adopting every runbook of an account another tool filled with the
+same content (classic runbooks without rjsync receipts), which costs a content read and one
+PATCH per runbook, and no publish.
+
 Setup. The source is the catalog benchmark's generated repository (176 runbooks: 16 examples
 x 11 categories, ~13 KB each). Its ``#Requires`` lines name 6 modules: Az.Accounts,
 Az.Resources and Az.Storage (both depend on Az.Accounts in the fake gallery),
@@ -134,19 +138,6 @@ class Azure:
         self.gallery.close()
 
 
-class TimedPacer:
-    """Wraps the account's import pacer to measure how long imports wait for the window."""
-
-    def __init__(self, inner):
-        self.inner = inner
-        self.waits: list[float] = []
-
-    def wait(self) -> None:
-        start = time.monotonic()
-        self.inner.wait()
-        self.waits.append(time.monotonic() - start)
-
-
 # -- one sync --------------------------------------------------------------------------------------
 
 
@@ -206,9 +197,6 @@ def sync(azure: Azure, target: str, repo: Path, policy: Policy, *, concurrency: 
     run = SyncRun(label, concurrency)
     run.writes_at_once = writes_at_once or WRITES_PER_REQUEST_SLOT * concurrency
     account = azure.open(target, concurrency)
-    pacer = getattr(account, "_pacer", None)
-    if pacer is not None:
-        account._pacer = TimedPacer(pacer)  # instrumentation only: timing, same pacing
     lock = threading.Lock()
 
     def on_start(kind: str, action: str, name: str) -> None:
@@ -245,8 +233,7 @@ def sync(azure: Azure, target: str, repo: Path, policy: Policy, *, concurrency: 
         run.apply_requests = azure.arm.server.requests()
         run.import_starts = fake.import_starts[imports_before:]
         run.import_refusals = [r for r in azure.arm.import_refusals[refusals_before:] if r.account == fake.name]
-        if isinstance(getattr(account, "_pacer", None), TimedPacer):
-            run.pacer_waits = account._pacer.waits
+        run.pacer_waits = list(account._pacer.waits)  # how long each import waited for the window
     finally:
         account.close()
     if not report.ok:
@@ -436,6 +423,19 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, str]]:
             print(f"  plan after the re-sync: {'no changes' if not after.has_changes else 'CHANGES'} "
                   f"({len(after_requests)} ARM requests)")
 
+            # Runbooks another tool published (RealmJoin's own sync): same content, classic
+            # PowerShell 5.1, no rjsync receipt. rjsync adopts them: reads each content, then one
+            # PATCH each (runtime environment, receipt), nothing uploaded or published again.
+            for live in azure.fakes[concurrent_target].runbooks.values():
+                live.tags, live.runtime_environment = {}, None
+            adopt = sync(azure, concurrent_target, repo, policy, concurrency=DEFAULT_CONCURRENCY,
+                         label=f"adoption of {len(catalog.runbooks)} runbooks without receipts")
+            for line in describe_sync(adopt):
+                print(line)
+            if adopt.changes.get(f"{RUNBOOK} {UPDATE}", 0) != len(catalog.runbooks):
+                raise SystemExit(f"the adoption plan was not {len(catalog.runbooks)} updates: {dict(adopt.changes)}")
+            adopt_publishes = sum(1 for r in adopt.apply_requests if r.method == "POST" and r.path.endswith("/publish"))
+
             baseline = None
             if not args.skip_baseline:
                 print("sequential baseline: runs for several minutes ...", flush=True)
@@ -473,6 +473,9 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, str]]:
         ("  ARM requests (plan + apply)", f"{resync.requests}", "", ""),
         ("  imports refused by the service limit", f"{len(resync.import_refusals)}", "0",
          verdict(not resync.import_refusals)),
+        (f"adopt {adopt.changes.get(f'{RUNBOOK} {UPDATE}', 0)} runbooks without receipts: plan + apply",
+         seconds(adopt, 2), "-", ""),
+        ("  ARM requests (plan + apply); publishes", f"{adopt.requests}; {adopt_publishes}", "", ""),
     ]
     print()
     width = max(len(r[0]) for r in rows)
