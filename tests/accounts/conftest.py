@@ -10,11 +10,15 @@ The emulator fixtures live in ``tests/conftest.py`` (shared with the engine test
   a static token, the test CA in REQUESTS_CA_BUNDLE and no waiting (``FAST``).
 - ``local_account``: a directory account in a temporary folder.
 - ``account``: each test that takes it runs once per kind: the protocol test-suite.
+- ``sdk_client(**options)``: a bare SDK client on the emulator, to speak to it directly.
 """
 
 from __future__ import annotations
 
 import pytest
+from azure.mgmt.automation import AutomationClient
+
+from fakes.accounts import SUBSCRIPTION
 
 
 @pytest.fixture(params=["local", "azure"])
@@ -42,3 +46,20 @@ def hand_made(kind, request):
         def seed(name: str, content: bytes) -> None:
             arm.account.add_runbook(name, content)
     return seed
+
+
+@pytest.fixture
+def sdk_client(arm, credential, tls):
+    """``sdk_client(**options)``: an ``AutomationClient`` on the emulator with ``options`` (retry
+    settings, ...), polling at once; closed after the test."""
+    made = []
+
+    def make(**options) -> AutomationClient:
+        client = AutomationClient(credential, SUBSCRIPTION, base_url=arm.endpoint, polling_interval=0,
+                                  connection_verify=str(tls.ca_path), **options)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-from azure.mgmt.automation import AutomationClient
 
-from fakes.accounts import GROUP, NAME, SUBSCRIPTION
+from fakes.accounts import GROUP, NAME
 
 RUNBOOK = "rjgit-org_general_x"
 
 
 @pytest.fixture
-def client(arm, credential, tls):
-    client = AutomationClient(credential, SUBSCRIPTION, base_url=arm.endpoint, polling_interval=0,
-                              connection_verify=str(tls.ca_path), retry_backoff_factor=0.001)
-    yield client
-    client.close()
+def client(sdk_client):
+    return sdk_client(retry_backoff_factor=0.001)
 
 
 def _create(client, name=RUNBOOK, runbook_type="PowerShell"):

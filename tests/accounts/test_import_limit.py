@@ -9,7 +9,6 @@ import time
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-from azure.mgmt.automation import AutomationClient
 
 from fakes.accounts import GROUP, NAME, SUBSCRIPTION
 from rjsync.accounts import ModuleImport
@@ -22,12 +21,9 @@ ENVIRONMENT = "PowerShell-7.2"  # built into every emulated account
 
 
 @pytest.fixture
-def client(arm, credential, tls):
+def client(sdk_client):
     """A bare SDK client that does not retry: it sees every refusal."""
-    client = AutomationClient(credential, SUBSCRIPTION, base_url=arm.endpoint, polling_interval=0,
-                              connection_verify=str(tls.ca_path), retry_total=0)
-    yield client
-    client.close()
+    return sdk_client(retry_total=0)
 
 
 @pytest.fixture
