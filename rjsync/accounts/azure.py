@@ -17,6 +17,12 @@ Built on ``azure-mgmt-automation`` (api-version 2024-10-23) and ``azure-core``:
   ``Date`` of the first response), because the planner compares it with the runbook's
   last-modified time: a clock a few minutes off would otherwise show every runbook as
   republished, or hide a portal publish.
+- Resource Manager's request budget (a token bucket per subscription and principal, refilled
+  at 25 reads, 10 writes and 10 deletes per second) is spent evenly: ``RequestBudget`` believes
+  the lowest count of tokens it can (what the last answer said remains, the refill since, the
+  requests sent since) and holds requests on this machine until one is there; a 429 empties it
+  until the answer's Retry-After. Without it, a first sync's ~700 writes run into 429s from 32
+  writers at once and some run out of retries.
 - Module/package imports: dependencies resolved from the PowerShell Gallery and imported
   first, paced to ``imports_per_window`` per ``import_window`` seconds (the service takes 5
   per 30 s per account; ``ImportPacing`` paces every attempt, timed from its answer), each polled until Succeeded or Failed; a failure carries the
@@ -100,6 +106,11 @@ class AzureSettings:
     connection_verify: str | bool | None = None
     #: Requests in flight at once (``--concurrency``); waits between polls hold no slot.
     max_concurrent_requests: int = 8
+    #: Resource Manager's refill of each request budget (tokens per second, per subscription and
+    #: principal); the client paces itself to them once an answer says how many tokens remain.
+    reads_per_second: float = 25.0
+    writes_per_second: float = 10.0
+    deletes_per_second: float = 10.0
 
 
 class RequestLimit(HTTPPolicy):
@@ -117,6 +128,112 @@ class RequestLimit(HTTPPolicy):
     def send(self, request):
         with self._slots:
             return self.next.send(request)
+
+
+def request_kind(method: str) -> str:
+    """Which of Resource Manager's budgets a request spends: reads, deletes or writes."""
+    return {"GET": "reads", "HEAD": "reads", "DELETE": "deletes"}.get(method.upper(), "writes")
+
+
+class RequestBudget:
+    """This machine's view of one of Resource Manager's token buckets (one kind of request, one
+    subscription), so that concurrent requests queue here instead of running into 429s.
+
+    Resource Manager refills the bucket at ``refill`` tokens per second and says in every answer
+    how many remain (``x-ms-ratelimit-remaining-subscription-{kind}``). The budget believes the
+    lowest count it can: the count it kept (requests sent since are taken from it, the refill is
+    added), lowered to what an answer says. Before the first answer it lets requests through.
+    ``acquire`` waits until a token is there; a 429 empties the bucket and closes it until the
+    answer's ``Retry-After``. ``waits`` records how long each ``acquire`` waited.
+    """
+
+    def __init__(self, refill: float, *, clock: Callable[[], float] = time.monotonic):
+        self.refill = max(refill, 0.001)
+        self._clock = clock
+        self._tokens: float | None = None  # None: no answer said yet
+        self._capacity = 0.0  # the most tokens an answer said remain
+        self._stamp = clock()
+        self._closed_until = 0.0
+        self._changed = threading.Condition()
+        self.waits: list[float] = []
+
+    def _refill(self, now: float) -> None:
+        if self._tokens is not None:
+            self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self.refill)
+        self._stamp = now
+
+    def acquire(self) -> None:
+        begun = self._clock()
+        with self._changed:
+            while True:
+                now = self._clock()
+                self._refill(now)
+                if now < self._closed_until:
+                    wait = self._closed_until - now
+                elif self._tokens is None or self._tokens >= 1:
+                    if self._tokens is not None:
+                        self._tokens -= 1
+                    self.waits.append(now - begun)
+                    return
+                else:
+                    wait = (1 - self._tokens) / self.refill
+                self._changed.wait(wait)
+
+    def observe(self, status: int, remaining: str | None, retry_after: str | None) -> None:
+        """Learn from an answer: the tokens it says remain, and a 429's Retry-After."""
+        with self._changed:
+            now = self._clock()
+            self._refill(now)
+            try:
+                count = float(int(remaining)) if remaining is not None else None
+            except ValueError:
+                count = None
+            if count is not None:
+                self._capacity = max(self._capacity, count + 1)
+                self._tokens = count if self._tokens is None else min(self._tokens, count)
+            if status == 429:
+                self._tokens = 0.0
+                self._capacity = max(self._capacity, 1.0)
+                try:
+                    seconds = float(retry_after) if retry_after is not None else 1 / self.refill
+                except ValueError:
+                    seconds = 1 / self.refill
+                self._closed_until = max(self._closed_until, now + seconds)
+            self._changed.notify_all()
+
+
+_budgets: dict[tuple[str, str, str, float], RequestBudget] = {}
+_budgets_lock = threading.Lock()
+
+
+def request_budgets(endpoint: str, subscription: str, settings: AzureSettings) -> dict[str, RequestBudget]:
+    """The budgets of one subscription at one Resource Manager endpoint, shared by every account
+    this process opens there with the same rates (a fleet's accounts spend one budget; a different
+    principal's would have its own, so sharing only errs on the slow side)."""
+    rates = {"reads": settings.reads_per_second, "writes": settings.writes_per_second,
+             "deletes": settings.deletes_per_second}
+    with _budgets_lock:
+        return {kind: _budgets.setdefault((endpoint.lower(), subscription.lower(), kind, rate), RequestBudget(rate))
+                for kind, rate in rates.items()}
+
+
+class BudgetPacing(HTTPPolicy):
+    """Spends Resource Manager's request budgets evenly (``RequestBudget``). It sits after the
+    retry policy, so a request the retry policy sends again after a 429 waits for a token too."""
+
+    def __init__(self, budgets: dict[str, RequestBudget]):
+        super().__init__()
+        self.budgets = budgets
+
+    def send(self, request):
+        kind = request_kind(request.http_request.method)
+        budget = self.budgets[kind]
+        budget.acquire()
+        response = self.next.send(request)
+        http = response.http_response
+        budget.observe(http.status_code, http.headers.get(f"x-ms-ratelimit-remaining-subscription-{kind}"),
+                       http.headers.get("Retry-After"))
+        return response
 
 
 def _skew(date: str | None, local: datetime) -> timedelta:
@@ -219,6 +336,7 @@ class AzureAccount:
         self._auth = auth
         self._rg, self._name = arm_id.resource_group, arm_id.account
         self._pacer = ImportPacer(settings.imports_per_window, settings.import_window)
+        self.budgets = request_budgets(endpoints.arm_endpoint, arm_id.subscription, settings)
         verify = settings.connection_verify
         if verify is None:
             verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or True
@@ -236,7 +354,8 @@ class AzureAccount:
             retry_backoff_max=settings.retry_backoff_max,
             read_timeout=settings.read_timeout,
             connection_verify=verify,
-            per_retry_policies=[ImportPacing(self._pacer), RequestLimit(settings.max_concurrent_requests)],
+            per_retry_policies=[ImportPacing(self._pacer), BudgetPacing(self.budgets),
+                                RequestLimit(settings.max_concurrent_requests)],
         )
         self.gallery = Gallery(gallery_url or DEFAULT_GALLERY_URL, connection_verify=verify,
                                retry_backoff_factor=settings.retry_backoff_factor)

@@ -10,7 +10,10 @@ long-running operation for 1 s:
 
 Beside them, with no target: adopting every runbook of an account another tool filled with the
 same content (classic runbooks without rjsync receipts), which costs a content read and one
-PATCH per runbook, and no publish.
+PATCH per runbook, and no publish; and the full first sync again with the emulator enforcing
+Resource Manager's request budgets per subscription and principal (``ARM_THROTTLING``: 200
+writes, then 10 per s; 250 reads, then 25 per s), as a real subscription does. That one cannot
+end before (writes - 200) / 10 s, and is printed with the requests Resource Manager refused (429).
 
 Setup. The source is the catalog benchmark's generated repository (176 runbooks: 16 examples
 x 11 categories, ~13 KB each). Its ``#Requires`` lines name 6 modules: Az.Accounts,
@@ -63,7 +66,7 @@ if str(ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(ROOT / "tests"))  # the fakes import each other as ``fakes.*``
 
 from fakes.accounts import GROUP, SUBSCRIPTION  # noqa: E402
-from fakes.arm import ArmEmulator, StaticTokenCredential  # noqa: E402
+from fakes.arm import ARM_THROTTLING, ArmEmulator, StaticTokenCredential  # noqa: E402
 from fakes.gallery import FakeGallery  # noqa: E402
 from fakes.server import TestTLS  # noqa: E402
 from rjsync.accounts import open_account  # noqa: E402
@@ -436,6 +439,24 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, str]]:
                 raise SystemExit(f"the adoption plan was not {len(catalog.runbooks)} updates: {dict(adopt.changes)}")
             adopt_publishes = sum(1 for r in adopt.apply_requests if r.method == "POST" and r.path.endswith("/publish"))
 
+            # The same first sync into a new account, with Resource Manager's request budgets.
+            azure.arm.throttling = dict(ARM_THROTTLING)
+            throttled_before = len(azure.arm.throttled)
+            budget = sync(azure, azure.add_account("aa-bench-budget"), repo, policy,
+                          concurrency=DEFAULT_CONCURRENCY,
+                          label="full first sync within Resource Manager's request budgets")
+            azure.arm.throttling = None
+            budget_refused = azure.arm.throttled[throttled_before:]
+            budget_writes = sum(1 for r in budget.apply_requests
+                                if r.method in ("PUT", "PATCH", "POST") and r.status != 429)
+            burst, refill = ARM_THROTTLING["writes"]
+            budget_floor = max(0.0, (budget_writes - burst) / refill)
+            for line in describe_sync(budget):
+                print(line)
+            print(f"  {budget_writes} writes: Resource Manager's budget ({burst}, then {refill:g} per s) "
+                  f"allows them in no less than {budget_floor:.1f} s; requests it refused (429): "
+                  f"{len(budget_refused)}")
+
             baseline = None
             if not args.skip_baseline:
                 print("sequential baseline: runs for several minutes ...", flush=True)
@@ -476,6 +497,10 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, str]]:
         (f"adopt {adopt.changes.get(f'{RUNBOOK} {UPDATE}', 0)} runbooks without receipts: plan + apply",
          seconds(adopt, 2), "-", ""),
         ("  ARM requests (plan + apply); publishes", f"{adopt.requests}; {adopt_publishes}", "", ""),
+        ("full first sync within ARM's request budgets", seconds(budget), "-", ""),
+        ("  floor: (writes - 200) / 10 per s", f"{budget_floor:.1f} s", "", ""),
+        ("  requests refused by Resource Manager (429)", f"{len(budget_refused)}", "0",
+         verdict(not budget_refused)),
     ]
     print()
     width = max(len(r[0]) for r in rows)

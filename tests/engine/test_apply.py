@@ -409,3 +409,30 @@ def test_apply_writes_a_runbook_only_after_its_modules_and_others_without_waitin
     assert events.index("write rjgit-user_general_set-usage-location") < events.index("import MicrosoftTeams done")
     assert events.index("import MicrosoftTeams done") < events.index("write rjgit-org_general_list-guests")
     assert time.monotonic() - started < 5
+
+
+# -- Resource Manager's request budget -------------------------------------------------------------
+
+WRITE_BUDGET = (4, 40.0)  # tokens, refill per second: Resource Manager's (200, 10.0), shrunk
+
+
+
+def test_sync_under_a_tight_write_budget_finishes_every_write_without_running_into_it(arm, open_azure):
+    """30 runbooks are ~120 writes against a bucket of 4 refilled at 40 per s: without pacing,
+    32 writers at once run into 429s and some run out of retries."""
+    arm.throttling = {"reads": (50, 200.0), "writes": WRITE_BUDGET, "deletes": WRITE_BUDGET}
+    files = {f"org/general/task-{i:02}.ps1": script(f"Task {i}.") for i in range(30)}
+    account = open_azure(writes_per_second=WRITE_BUDGET[1], deletes_per_second=WRITE_BUDGET[1],
+                         reads_per_second=200.0,
+                         retry_status=2)  # a writer may be refused at most twice in a row
+
+    _, plan = plan_against(account, catalog(files), Policy(), 8)
+    report = apply_plan(plan, account, files, concurrency=32)
+
+    assert report.ok and report.count(DONE) == len(report.outcomes) >= len(files), report.outcomes
+    assert len(arm.throttled) <= 8, arm.throttled  # at most a first burst's worth, before an answer counts
+    assert plan_against(account, catalog(files), Policy(), 8)[1].has_changes is False
+    writes = sorted(r.time for r in arm.server.requests()
+                    if r.method in ("PUT", "PATCH", "POST") and r.status != 429)
+    assert len(writes) >= 4 * len(files)
+    assert writes[-1] - writes[0] >= (len(writes) - WRITE_BUDGET[0]) / WRITE_BUDGET[1] * 0.9  # the bucket's pace

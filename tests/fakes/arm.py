@@ -23,6 +23,13 @@ It honours what ``shared/azure-automation-api.md`` records about the service:
   leaves it, at least 1), is not carried out, and is recorded in ``import_refusals``. Every
   import an account started is in its ``import_starts`` (``time.monotonic()`` stamps), limit
   or not; a test seeds someone else's imports by appending to it.
+- Resource Manager's throttling, off by default: with ``throttling = ARM_THROTTLING`` every
+  request takes a token from its subscription's and principal's (token's) bucket for its kind:
+  reads (GET), deletes (DELETE) or writes (every other method; long-running operations' polls
+  are reads), 250 tokens refilled at 25 per s for reads and 200 at 10 per s for the others. A
+  request that finds its bucket empty is refused with 429 SubscriptionRequestsThrottled and
+  ``Retry-After`` (whole seconds until a token is back, at least 1), is not carried out, and is
+  recorded in ``throttled``; every answer carries ``x-ms-ratelimit-remaining-subscription-{kind}``.
 - Faults and the request log come from ``LoopbackServer`` (``self.server``).
 """
 
@@ -49,6 +56,8 @@ BUILTIN_ENVIRONMENTS = {
     "Python-3.8": ("Python", "3.8"),
     "Python-3.10": ("Python", "3.10"),
 }
+#: Resource Manager's token buckets per subscription and principal: kind -> (tokens, refill per s).
+ARM_THROTTLING = {"reads": (250, 25.0), "writes": (200, 10.0), "deletes": (200, 10.0)}
 IMPORT_STEPS = ["Creating", "ContentDownloaded", "ContentValidated", "ModuleDataStored", "ActivitiesStored"]
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 _ACCOUNT = (
@@ -145,6 +154,34 @@ class ImportRefusal:
     retry_after: int  # seconds, as sent in Retry-After
 
 
+@dataclass
+class TokenBucket:
+    capacity: int
+    refill: float  # tokens per second
+    tokens: float
+    stamp: float  # time.monotonic() of the last refill
+
+    def take(self, now: float) -> float:
+        """Take a token: 0.0 when there was one, else the seconds until there is (none taken)."""
+        self.tokens = min(float(self.capacity), self.tokens + (now - self.stamp) * self.refill)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.refill
+
+
+@dataclass
+class Throttled:
+    """A request Resource Manager's throttling refused (429)."""
+
+    kind: str  # reads | writes | deletes
+    method: str
+    path: str
+    time: float  # time.monotonic() when it was refused
+    retry_after: int  # seconds, as sent in Retry-After
+
+
 class ArmEmulator:
     def __init__(self, tls: TestTLS, gallery: FakeGallery | None = None):
         self.gallery = gallery
@@ -167,6 +204,10 @@ class ArmEmulator:
             #: (imports, seconds) per account, e.g. (5, 30.0) as the service; None = no limit
             self.import_limit: tuple[int, float] | None = None
             self.import_refusals: list[ImportRefusal] = []
+            #: kind -> (tokens, refill per second), e.g. ARM_THROTTLING; None = no throttling
+            self.throttling: dict[str, tuple[int, float]] | None = None
+            self.throttled: list[Throttled] = []
+            self._buckets: dict[tuple[str, str, str], TokenBucket] = {}
             self._operations: dict[str, int] = {}
             self._ids = itertools.count(1)
         self.server.clear_faults()
@@ -195,6 +236,31 @@ class ArmEmulator:
         role = self._role(request)
         if isinstance(role, Response):
             return role
+        if self.throttling is None:
+            return self._serve(request, role)
+        kind = {"GET": "reads", "HEAD": "reads", "DELETE": "deletes"}.get(request.method, "writes")
+        capacity, refill = self.throttling[kind]
+        subscription = request.path.split("/")[2].lower() if request.path.count("/") >= 2 else ""
+        principal = request.headers.get("authorization", "")[7:].strip()
+        now = time.monotonic()
+        bucket = self._buckets.setdefault((subscription, principal, kind),
+                                          TokenBucket(capacity, refill, float(capacity), now))
+        wait = bucket.take(now)
+        if wait:
+            retry_after = max(1, math.ceil(wait))
+            self.throttled.append(Throttled(kind, request.method, request.path, now, retry_after))
+            response = Response.error(
+                429, "SubscriptionRequestsThrottled",
+                f"Number of '{kind[:-1]}' requests for subscription '{subscription}' actor "
+                f"'00000000-0000-0000-0000-00000000000{len(role)}' "
+                f"exceeded. Please try again after '{retry_after}' seconds after additional tokens are "
+                "available. Refer to https://aka.ms/arm-throttling", {"Retry-After": str(retry_after)})
+        else:
+            response = self._serve(request, role)
+        response.headers[f"x-ms-ratelimit-remaining-subscription-{kind}"] = str(int(bucket.tokens))
+        return response
+
+    def _serve(self, request: Request, role: str) -> Response:
         m = re.match(_ACCOUNT, request.path, re.IGNORECASE)
         if not m:
             return Response.error(404, "InvalidResourceType", f"The path '{request.path}' is not served here.")

@@ -1,0 +1,138 @@
+"""Resource Manager's request budgets (a token bucket per subscription, principal and kind of
+request), with the rates shrunk: the emulator refuses what the bucket cannot pay for (429 +
+Retry-After), and the client's ``RequestBudget`` spends it evenly. A whole sync under a tight
+budget is in ``tests/engine/test_apply.py``. The real SDK talks to the emulator."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from azure.core.exceptions import HttpResponseError
+
+from fakes.accounts import GROUP, NAME
+from rjsync.accounts.azure import RequestBudget, request_kind
+
+ROOMY = (1000, 1000.0)
+
+
+@pytest.fixture
+def client(sdk_client):
+    """A bare SDK client that does not retry: it sees every refusal."""
+    return sdk_client(retry_total=0)
+
+
+def _tag(client, name: str, value: str):
+    return client.runbook.update(GROUP, NAME, name, {"tags": {"n": value}})
+
+
+# -- the emulator ----------------------------------------------------------------------------------
+
+
+def test_throttling_is_off_by_default(client, arm):
+    arm.account.add_runbook("rjgit-a", b"1")
+
+    response = client.runbook.update(GROUP, NAME, "rjgit-a", {"tags": {}},
+                                     cls=lambda pipeline_response, *_: pipeline_response.http_response)
+
+    assert arm.throttling is None
+    assert not any(h.lower().startswith("x-ms-ratelimit") for h in response.headers)
+
+
+def test_throttling_refuses_a_write_the_bucket_cannot_pay_for_and_says_when_to_retry(client, arm):
+    arm.throttling = {"reads": ROOMY, "writes": (3, 0.5), "deletes": ROOMY}
+    arm.account.add_runbook("rjgit-a", b"1")
+    remaining = []
+    for value in "123":
+        client.runbook.update(GROUP, NAME, "rjgit-a", {"tags": {"n": value}},
+                              cls=lambda r, *_: remaining.append(
+                                  r.http_response.headers["x-ms-ratelimit-remaining-subscription-writes"]))
+
+    with pytest.raises(HttpResponseError) as caught:
+        _tag(client, "rjgit-a", "4")
+
+    assert remaining == ["2", "1", "0"]
+    refused = caught.value
+    assert refused.status_code == 429
+    assert refused.error.code == "SubscriptionRequestsThrottled"
+    assert "Number of 'write' requests" in refused.error.message
+    assert refused.response.headers["Retry-After"] == "2"  # one token at 0.5 per s, whole seconds
+    assert arm.account.runbook("rjgit-a").tags == {"n": "3"}  # a refused request is not carried out
+    assert [(t.kind, t.method, t.retry_after) for t in arm.throttled] == [("writes", "PATCH", 2)]
+    client.runbook.get(GROUP, NAME, "rjgit-a")  # reads have a bucket of their own
+
+
+def test_throttling_refills_the_bucket_over_time(client, arm):
+    arm.throttling = {"reads": ROOMY, "writes": (1, 20.0), "deletes": ROOMY}
+    arm.account.add_runbook("rjgit-a", b"1")
+    _tag(client, "rjgit-a", "1")
+    with pytest.raises(HttpResponseError):
+        _tag(client, "rjgit-a", "2")
+
+    time.sleep(0.1)  # two tokens' worth at 20 per s; the bucket holds one
+    _tag(client, "rjgit-a", "3")
+
+    assert arm.account.runbook("rjgit-a").tags == {"n": "3"}
+
+
+def test_request_kind_names_the_budget_each_method_spends():
+    assert [request_kind(m) for m in ("GET", "head", "PUT", "PATCH", "POST", "DELETE")] == [
+        "reads", "reads", "writes", "writes", "writes", "deletes"]
+
+
+# -- the client's budget ---------------------------------------------------------------------------
+
+
+def test_budget_lets_requests_through_until_an_answer_says_how_many_tokens_remain():
+    budget = RequestBudget(1.0)
+    started = time.monotonic()
+    for _ in range(50):
+        budget.acquire()
+    assert time.monotonic() - started < 0.5
+
+
+def test_budget_waits_for_the_refill_once_the_remaining_tokens_are_spent():
+    budget = RequestBudget(20.0)  # a token every 50 ms
+    budget.observe(200, "2", None)
+    started = time.monotonic()
+    for _ in range(2):
+        budget.acquire()
+    assert time.monotonic() - started < 0.04
+    for _ in range(4):
+        budget.acquire()
+    assert time.monotonic() - started >= 4 * 0.05 - 0.01
+
+
+def test_budget_believes_the_lower_count_of_its_own_and_the_answer():
+    budget = RequestBudget(10.0)
+    budget.observe(200, "100", None)
+    budget.observe(200, "1", None)  # someone else spent the bucket
+    budget.acquire()
+    started = time.monotonic()
+    budget.acquire()
+    assert time.monotonic() - started >= 0.09  # the next token, at 10 per s
+
+
+def test_budget_closes_until_the_retry_after_of_a_429():
+    budget = RequestBudget(1000.0)
+    budget.observe(200, "50", None)
+    budget.observe(429, "0", "0.3")
+    started = time.monotonic()
+    budget.acquire()
+    assert time.monotonic() - started >= 0.29
+
+
+def test_budget_wakes_every_waiter_in_turn():
+    budget = RequestBudget(50.0)
+    budget.observe(200, "0", None)
+    done: list[float] = []
+    started = time.monotonic()
+    threads = [threading.Thread(target=lambda: (budget.acquire(), done.append(time.monotonic())))
+               for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert len(done) == 5
+    assert max(done) - started >= 5 / 50 - 0.01  # one token every 20 ms, no more
