@@ -11,7 +11,7 @@ import time
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from fakes.accounts import GROUP, NAME
+from fakes.accounts import ARM_ID, GROUP, NAME, SUBSCRIPTION
 from rjsync.accounts.azure import RequestBudget, request_kind
 
 ROOMY = (1000, 1000.0)
@@ -136,3 +136,16 @@ def test_budget_wakes_every_waiter_in_turn():
         thread.join(5)
     assert len(done) == 5
     assert max(done) - started >= 5 / 50 - 0.01  # one token every 20 ms, no more
+
+
+def test_accounts_of_one_subscription_spend_one_budget(arm, open_azure):
+    """A fleet's accounts in one subscription, synced by one process, share Resource Manager's
+    budget; another subscription has its own."""
+    other_subscription = "0f0f0f0f-1b2c-4d5e-8f90-123456789abc"
+    first = open_azure()
+    second = open_azure(ARM_ID.replace(NAME, "aa-other"))
+    elsewhere = open_azure(ARM_ID.replace(SUBSCRIPTION, other_subscription))
+
+    assert first.budgets["writes"] is second.budgets["writes"]
+    assert first.budgets["writes"] is not elsewhere.budgets["writes"]
+    assert first.budgets["reads"] is not first.budgets["writes"]
