@@ -500,7 +500,7 @@ class AzureAccount:
 
     def import_module(self, spec: ModuleImport) -> LiveModule:
         self._account_location()
-        plan = self.gallery.resolve(spec.name, spec.version)
+        plan = self.gallery.resolve(spec.name, spec.version, {k.lower(): v for k, v in spec.prefer.items()})
         live = {m.name.lower(): m for m in self._modules(spec.runtime_environment)}
         result: LiveModule | None = None
         for pkg in plan:

@@ -149,11 +149,15 @@ class ModuleImport:
     ``version`` None means the newest stable version in the gallery. ``runtime_environment``
     None imports an account module (classic 5.1 runbooks); a name imports a package into that
     runtime environment. Dependencies are imported first; nothing is ever downgraded.
+    ``prefer`` names versions to import a dependency at when its range allows them (the versions
+    the plan installs anyway), else the lowest version the range allows is taken: a module the
+    plan also upgrades is then imported once, not once as a dependency and again for itself.
     """
 
     name: str
     version: str | None = None
     runtime_environment: str | None = None
+    prefer: Mapping[str, str] = field(default_factory=dict, hash=False)
 
 
 @runtime_checkable

@@ -8,7 +8,8 @@ a feed of all versions (paged with ``rel="next"``); ``m:properties`` carry ``d:I
 joined by ``|``, the range in NuGet syntax, e.g. ``Az.Accounts:[2.13.2, ):``).
 
 A dependency is satisfied by the lowest version its range allows: reproducible, and already
-satisfied on most accounts. Answers are cached for the life of the ``Gallery`` (one run).
+satisfied on most accounts; or by the version the caller prefers (one the plan installs anyway)
+when the range allows it. Answers are cached for the life of the ``Gallery`` (one run).
 HTTP goes through azure-core, so throttling and transient faults get its retry policy.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from typing import Mapping
 from urllib.parse import quote, urljoin
 
 from azure.core import PipelineClient
@@ -170,8 +172,13 @@ class Gallery:
             raise GalleryError(f"Module '{name}' has only prerelease versions in the PowerShell Gallery; pin one.")
         return stable[-1]
 
-    def pick(self, dep: Dependency) -> GalleryPackage:
-        """The lowest version ``dep`` allows."""
+    def pick(self, dep: Dependency, prefer: str | None = None) -> GalleryPackage:
+        """Version ``prefer`` when ``dep`` allows it, else the lowest version ``dep`` allows."""
+        if prefer and dep.allows(prefer):
+            try:
+                return self.package(dep.id, prefer)
+            except GalleryError:
+                pass
         if dep.min_version and dep.min_inclusive:
             try:
                 return self.package(dep.id, dep.min_version)
@@ -185,8 +192,12 @@ class Gallery:
             f"{_describe(dep)}."
         )
 
-    def resolve(self, name: str, version: str | None = None) -> list[GalleryPackage]:
-        """``name`` and everything it needs, dependencies first, ``name`` last."""
+    def resolve(self, name: str, version: str | None = None,
+                prefer: Mapping[str, str] | None = None) -> list[GalleryPackage]:
+        """``name`` and everything it needs, dependencies first, ``name`` last. A dependency is
+        taken at the version ``prefer`` names for it (lower-case names) when its range allows it,
+        else at the lowest version the range allows."""
+        prefer = prefer or {}
         root = self.package(name, version) if version else self.latest(name)
         order: list[GalleryPackage] = []
         chosen: dict[str, GalleryPackage] = {root.id.lower(): root}
@@ -199,7 +210,7 @@ class Gallery:
                 have = chosen.get(key)
                 if have is not None and dep.allows(have.version):
                     continue
-                picked = self.pick(dep)
+                picked = self.pick(dep, prefer.get(key))
                 chosen[key] = picked
                 visit(picked, path + (picked.id,))
                 order[:] = [p for p in order if p.id.lower() != key]

@@ -132,6 +132,8 @@ def apply_plan(
                for c in modules}
     modules.sort(key=lambda c: -waiting[c.name.lower()])  # stable: name order among equals
     imported = {c.name.lower(): threading.Event() for c in modules}
+    # a module the plan installs is taken at that version when another one depends on it
+    planned = {c.name: c.after["version"] for c in modules if (c.after or {}).get("version")}
     failed_modules: set[str] = set()
 
     def import_all() -> None:
@@ -141,7 +143,7 @@ def apply_plan(
                 if environment_failed and change.after.get("runtime_environment"):
                     outcome = _outcome(change, SKIPPED, f"not imported: {environment_failed}")
                 else:
-                    outcome = _import(account, change)
+                    outcome = _import(account, change, planned)
                 if outcome.status != DONE:
                     failed_modules.add(change.name)
                 record(outcome)
@@ -210,9 +212,10 @@ def _outcome(change: Change, status: str, message: str) -> Outcome:
     return Outcome(change.kind, change.action, change.name, status, message)
 
 
-def _import(account: Account, change: Change) -> Outcome:
+def _import(account: Account, change: Change, planned: Mapping[str, str]) -> Outcome:
     after = change.after or {}
-    spec = ModuleImport(change.name, after.get("version"), after.get("runtime_environment"))
+    spec = ModuleImport(change.name, after.get("version"), after.get("runtime_environment"),
+                        prefer={k: v for k, v in planned.items() if k.lower() != change.name.lower()})
     try:
         live = account.import_module(spec)
     except RjsyncError as err:

@@ -39,6 +39,16 @@ def test_gallery_resolve_orders_dependencies_first_at_the_lowest_allowed_version
         ("Az.Accounts", "2.13.2"), ("Az.Storage", "6.0.0"), ("Az.Websites", "3.1.0")]
 
 
+def test_gallery_resolve_takes_a_preferred_version_its_range_allows(client):
+    assert [(p.id, p.version) for p in client.resolve("Az.Resources", "6.12.0", {"az.accounts": "3.0.0"})] == [
+        ("Az.Accounts", "3.0.0"), ("Az.Resources", "6.12.0")]
+    # one the range does not allow, or the gallery does not have, is not taken
+    assert [(p.id, p.version) for p in client.resolve("Az.Resources", "6.12.0", {"az.accounts": "2.12.1"})] == [
+        ("Az.Accounts", "2.13.2"), ("Az.Resources", "6.12.0")]
+    assert [(p.id, p.version) for p in client.resolve("Az.Resources", "6.12.0", {"az.accounts": "9.9.9"})] == [
+        ("Az.Accounts", "2.13.2"), ("Az.Resources", "6.12.0")]
+
+
 def test_gallery_answers_are_cached_for_the_run(client, gallery):
     client.resolve("Az.Resources", "6.12.0")
     asked = len(gallery.server.log)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -371,6 +372,28 @@ def test_account_boundary_refuses_unowned_writes_whatever_the_plan_says(local_ac
 
     assert report.outcomes[0].status == FAILED
     assert report.outcomes[0].message.startswith("Refusing to delete runbook 'user_general_my-runbook'")
+
+
+def test_apply_imports_a_dependency_the_plan_also_upgrades_once_at_the_planned_version(arm, azure_account):
+    """Az.Resources (needed by more runbooks, so imported first) depends on Az.Accounts >= 2.13.2,
+    and a runbook needs Az.Accounts >= 3.0.0: Az.Accounts is imported once, at 3.0.0, not at
+    2.13.2 as a dependency and again for itself (each import counts in the service's 5 per 30 s)."""
+    resources = "@{ModuleName='Az.Resources'; ModuleVersion='6.12.0'}"
+    files = {
+        "user/security/reset-password.ps1": script("Resets a password.", requires=resources),
+        "user/security/revoke-sessions.ps1": script("Revokes sessions.", requires=resources),
+        "org/general/list-subscriptions.ps1": script("Lists subscriptions.",
+                                                     requires="@{ModuleName='Az.Accounts'; ModuleVersion='3.0.0'}"),
+    }
+
+    plan, report = sync(azure_account, files)
+
+    assert report.ok, report.outcomes
+    assert [c.name for c in plan.changes if c.kind == "module"] == ["Az.Accounts", "Az.Resources"]
+    imports = [(r.path.rsplit("/", 1)[1], json.loads(r.body)["properties"]["contentLink"]["version"])
+               for r in arm.server.requests("PUT", r"/packages/[^/]+$")]
+    assert imports == [("Az.Accounts", "3.0.0"), ("Az.Resources", "6.12.0")]
+    assert replan(azure_account, files).has_changes is False
 
 
 def test_apply_writes_a_runbook_only_after_its_modules_and_others_without_waiting(local_account):
