@@ -144,7 +144,7 @@ class RequestBudget:
     lowest count it can: the count it kept (requests sent since are taken from it, the refill is
     added), lowered to what an answer says. Before the first answer it lets requests through.
     ``acquire`` waits until a token is there; a 429 empties the bucket and closes it until the
-    answer's ``Retry-After``. ``waits`` records how long each ``acquire`` waited.
+    answer's ``Retry-After``.
     """
 
     def __init__(self, refill: float, *, clock: Callable[[], float] = time.monotonic):
@@ -155,7 +155,6 @@ class RequestBudget:
         self._stamp = clock()
         self._closed_until = 0.0
         self._changed = threading.Condition()
-        self.waits: list[float] = []
 
     def _refill(self, now: float) -> None:
         if self._tokens is not None:
@@ -163,7 +162,6 @@ class RequestBudget:
         self._stamp = now
 
     def acquire(self) -> None:
-        begun = self._clock()
         with self._changed:
             while True:
                 now = self._clock()
@@ -173,7 +171,6 @@ class RequestBudget:
                 elif self._tokens is None or self._tokens >= 1:
                     if self._tokens is not None:
                         self._tokens -= 1
-                    self.waits.append(now - begun)
                     return
                 else:
                     wait = (1 - self._tokens) / self.refill
@@ -500,7 +497,7 @@ class AzureAccount:
 
     def import_module(self, spec: ModuleImport) -> LiveModule:
         self._account_location()
-        plan = self.gallery.resolve(spec.name, spec.version, {k.lower(): v for k, v in spec.prefer.items()})
+        plan = self.gallery.resolve(spec.name, spec.version, spec.prefer)
         live = {m.name.lower(): m for m in self._modules(spec.runtime_environment)}
         result: LiveModule | None = None
         for pkg in plan:

@@ -195,9 +195,9 @@ class Gallery:
     def resolve(self, name: str, version: str | None = None,
                 prefer: Mapping[str, str] | None = None) -> list[GalleryPackage]:
         """``name`` and everything it needs, dependencies first, ``name`` last. A dependency is
-        taken at the version ``prefer`` names for it (lower-case names) when its range allows it,
-        else at the lowest version the range allows."""
-        prefer = prefer or {}
+        taken at the version ``prefer`` names for it when its range allows it, else at the lowest
+        version the range allows."""
+        prefer = {k.lower(): v for k, v in (prefer or {}).items()}
         root = self.package(name, version) if version else self.latest(name)
         order: list[GalleryPackage] = []
         chosen: dict[str, GalleryPackage] = {root.id.lower(): root}

@@ -214,8 +214,7 @@ def _outcome(change: Change, status: str, message: str) -> Outcome:
 
 def _import(account: Account, change: Change, planned: Mapping[str, str]) -> Outcome:
     after = change.after or {}
-    spec = ModuleImport(change.name, after.get("version"), after.get("runtime_environment"),
-                        prefer={k: v for k, v in planned.items() if k.lower() != change.name.lower()})
+    spec = ModuleImport(change.name, after.get("version"), after.get("runtime_environment"), prefer=planned)
     try:
         live = account.import_module(spec)
     except RjsyncError as err:

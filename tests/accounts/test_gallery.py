@@ -40,7 +40,7 @@ def test_gallery_resolve_orders_dependencies_first_at_the_lowest_allowed_version
 
 
 def test_gallery_resolve_takes_a_preferred_version_its_range_allows(client):
-    assert [(p.id, p.version) for p in client.resolve("Az.Resources", "6.12.0", {"az.accounts": "3.0.0"})] == [
+    assert [(p.id, p.version) for p in client.resolve("Az.Resources", "6.12.0", {"Az.Accounts": "3.0.0"})] == [
         ("Az.Accounts", "3.0.0"), ("Az.Resources", "6.12.0")]
     # one the range does not allow, or the gallery does not have, is not taken
     assert [(p.id, p.version) for p in client.resolve("Az.Resources", "6.12.0", {"az.accounts": "2.12.1"})] == [
