@@ -326,8 +326,12 @@ def describe_sync(run: SyncRun) -> list[str]:
         lines.append("    requests per write: " + ", ".join(f"{kinds[k] / n:g} {k}" for k in sorted(kinds)))
         if modules:
             late = sum(1 for s in writes if s.start >= mod_end)
+            early = [s.end for s in writes if s.start < mod_end]
             lines.append(f"    {late} of {n} writes started after the last module import ended; the last "
                          f"write ended {rb_end - mod_end:.1f} s after it")
+            if early:
+                lines.append(f"    the {len(early)} writes that started before it ended were done at "
+                             f"{at(max(early))}")
     return lines
 
 
