@@ -333,6 +333,11 @@ class AzureAccount:
         self._auth = auth
         self._rg, self._name = arm_id.resource_group, arm_id.account
         self._pacer = ImportPacer(settings.imports_per_window, settings.import_window)
+        # imports under way, done and failed in this run, by (environment, module), lower-case
+        self._imports = threading.Condition()
+        self._importing: set[tuple[str, str]] = set()
+        self._imported: dict[tuple[str, str], LiveModule] = {}
+        self._import_errors: dict[tuple[str, str], str] = {}
         self.budgets = request_budgets(endpoints.arm_endpoint, arm_id.subscription, settings)
         verify = settings.connection_verify
         if verify is None:
@@ -501,15 +506,40 @@ class AzureAccount:
         live = {m.name.lower(): m for m in self._modules(spec.runtime_environment)}
         result: LiveModule | None = None
         for pkg in plan:
-            current = live.get(pkg.id.lower())
-            if (current is not None and current.provisioning_state == SUCCEEDED
-                    and version_key(current.version) >= version_key(pkg.version)):
-                result = current  # satisfied; never downgrade
-                continue
-            result = self._import(pkg, spec.runtime_environment)
-            live[pkg.id.lower()] = result
+            result = self._import_once(pkg, spec.runtime_environment, live)
         assert result is not None
         return result
+
+    def _import_once(self, pkg: GalleryPackage, environment: str | None,
+                     live: dict[str, LiveModule]) -> LiveModule:
+        """Import ``pkg`` unless the account has it at its version or newer (never downgrade).
+        Imports run in parallel threads, and two may need one dependency: an import of it
+        under way is waited for, not started again, and its failure is the waiter's too."""
+        key = ((environment or "").lower(), pkg.id.lower())
+        with self._imports:
+            while key in self._importing:
+                self._imports.wait()
+            if key in self._import_errors:
+                raise AccountError(self._import_errors[key])
+            current = self._imported.get(key) or live.get(pkg.id.lower())
+            if (current is not None and current.provisioning_state == SUCCEEDED
+                    and version_key(current.version) >= version_key(pkg.version)):
+                return current
+            self._importing.add(key)
+        try:
+            module = self._import(pkg, environment)
+        except AccountError as err:
+            with self._imports:
+                self._import_errors[key] = err.message
+            raise
+        else:
+            with self._imports:
+                self._imported[key] = module
+            return module
+        finally:
+            with self._imports:
+                self._importing.discard(key)
+                self._imports.notify_all()
 
     def close(self) -> None:
         self._client.close()

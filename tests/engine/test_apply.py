@@ -396,6 +396,61 @@ def test_apply_imports_a_dependency_the_plan_also_upgrades_once_at_the_planned_v
     assert replan(azure_account, files).has_changes is False
 
 
+def _import_puts(arm) -> list:
+    return [r for r in arm.server.requests("PUT", r"/packages/[^/]+$") if r.status != 429]
+
+
+def test_apply_imports_independent_modules_at_once(arm, gallery, open_azure):
+    """An import takes minutes on Azure; three that need nothing of each other run side by side
+    (the service's limit is on starts: 5 per 30 s)."""
+    for name in ("RJ.Alpha", "RJ.Beta", "RJ.Gamma"):
+        gallery.add(name, "1.0.0")
+    files = {f"org/general/use-{name.lower()}.ps1": script(f"Uses {name}.", requires=f"RJ.{name}")
+             for name in ("Alpha", "Beta", "Gamma")}
+    account = open_azure(provisioning_poll_interval=0.1)  # an import: 3 steps x 0.1 s
+
+    _, report = sync(account, files)
+
+    assert report.ok, report.outcomes
+    puts = _import_puts(arm)
+    assert sorted(r.path.rsplit("/", 1)[1] for r in puts) == ["RJ.Alpha", "RJ.Beta", "RJ.Gamma"]
+    assert max(r.time for r in puts) - min(r.time for r in puts) < 0.25  # one after another: >= 0.6 s
+
+
+def test_apply_imports_a_dependency_two_modules_share_once_and_before_both(arm, azure_account):
+    both = {
+        "user/security/reset-password.ps1": script("Resets a password.",
+                                                   requires="@{ModuleName='Az.Resources'; ModuleVersion='6.12.0'}"),
+        "org/general/list-storage.ps1": script("Lists storage.",
+                                               requires="@{ModuleName='Az.Storage'; ModuleVersion='6.0.0'}"),
+    }
+
+    _, report = sync(azure_account, both)
+
+    assert report.ok, report.outcomes  # the emulator fails an import whose dependency is not there
+    names = [r.path.rsplit("/", 1)[1] for r in _import_puts(arm)]
+    assert names.count("Az.Accounts") == 1 and names[0] == "Az.Accounts"
+    assert sorted(names[1:]) == ["Az.Resources", "Az.Storage"]
+    assert replan(azure_account, both).has_changes is False
+
+
+def test_apply_a_shared_dependency_that_fails_fails_both_modules_once(arm, azure_account):
+    arm.import_failures["az.accounts"] = "Orchestrator.Shared.AsyncModuleImport.ModuleImportException: broken"
+    both = {
+        "user/security/reset-password.ps1": script("Resets a password.",
+                                                   requires="@{ModuleName='Az.Resources'; ModuleVersion='6.12.0'}"),
+        "org/general/list-storage.ps1": script("Lists storage.",
+                                               requires="@{ModuleName='Az.Storage'; ModuleVersion='6.0.0'}"),
+    }
+
+    _, report = sync(azure_account, both)
+
+    failed = {o.name: o.message for o in report.outcomes if o.status == FAILED}
+    assert set(failed) == {"Az.Resources", "Az.Storage"}
+    assert all("Az.Accounts" in m and "broken" in m for m in failed.values()), failed
+    assert [r.path.rsplit("/", 1)[1] for r in _import_puts(arm)] == ["Az.Accounts"]  # tried once
+
+
 def test_apply_writes_a_runbook_only_after_its_modules_and_others_without_waiting(local_account):
     import threading
     import time
