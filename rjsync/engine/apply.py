@@ -1,7 +1,7 @@
 """Carry out a plan against an account: the only part of the engine that writes.
 
-Order: the runtime environment (when missing); modules, up to 5 at once (each awaited until
-provisioned; the account imports dependencies first, once); creates, updates and replaces with bounded
+Order: the runtime environment (when missing); modules, all at once (each awaited until
+provisioned; the account paces their starts and imports dependencies first, once); creates, updates and replaces with bounded
 concurrency, each runbook waiting for the imports of the modules it requires (so none is
 published before its modules, while runbooks that need nothing new do not wait); deletions
 last. One failed change does not stop the others; every change ends with an ``Outcome`` that
@@ -125,9 +125,11 @@ def apply_plan(
     writes = [c for c in plan.changes if c.kind == RUNBOOK and c.action != DELETE]
     deletions = [c for c in plan.changes if c.kind == RUNBOOK and c.action == DELETE]
 
-    # Modules are imported beside the runbook writes, up to MODULE_IMPORTS_AT_ONCE at a time,
-    # the module most runbooks wait for first (the account imports a module's dependencies
-    # first, and one import that two modules need only once); each runbook write waits only
+    # Modules are imported beside the runbook writes, all at once: the account paces their
+    # starts to the service's limit, and an import takes minutes on Azure, so one waiting for
+    # another would only lose time. The module most runbooks wait for is started first; the
+    # account imports a module's dependencies first, and an import two modules need only
+    # once. Each runbook write waits only
     # for the imports of the modules it requires, so no runbook is published before its
     # modules, and the rest need not wait.
     waiting = {c.name.lower(): sum(1 for w in writes if c.name.lower() in {r.lower() for r in w.requires})
@@ -153,7 +155,7 @@ def apply_plan(
             imported[change.name.lower()].set()
 
     def import_all() -> None:
-        _run_all(import_one, modules, MODULE_IMPORTS_AT_ONCE)
+        _run_all(import_one, modules, len(modules))
 
     def write(change: Change) -> None:
         for module in change.requires:
@@ -196,11 +198,6 @@ def apply_plan(
     else:
         _run_all(delete, deletions, concurrency)
     return report
-
-
-#: Module imports under way at once: the service starts at most 5 per 30 s per account, and an
-#: import takes minutes on Azure, so more at once would only wait.
-MODULE_IMPORTS_AT_ONCE = 5
 
 
 def _run_all(work: Callable[[Change], None], changes: list[Change], concurrency: int) -> None:

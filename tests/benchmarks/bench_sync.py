@@ -72,7 +72,7 @@ from fakes.server import TestTLS  # noqa: E402
 from rjsync.accounts import open_account  # noqa: E402
 from rjsync.accounts.azure import AzureSettings  # noqa: E402
 from rjsync.commands.sync import WRITES_PER_REQUEST_SLOT, plan_against, read_source  # noqa: E402
-from rjsync.engine.apply import DONE, MODULE_IMPORTS_AT_ONCE, apply_plan  # noqa: E402
+from rjsync.engine.apply import DONE, apply_plan  # noqa: E402
 from rjsync.engine.plan import MODULE, RUNBOOK, UPDATE  # noqa: E402
 from rjsync.engine.policy import DEFAULT_CONCURRENCY, Policy, SourceSpec  # noqa: E402
 from tests.benchmarks.bench_catalog import make_repository  # noqa: E402
@@ -304,7 +304,7 @@ def describe_sync(run: SyncRun) -> list[str]:
                    if r.method == "PUT" and re.search(r"/(packages|modules)/", r.path, re.IGNORECASE)]
         waits = sorted(run.pacer_waits, reverse=True) or [0.0]
         lines.append(f"  modules: {at(mod_start)} -> {at(mod_end)}, {len(modules)} modules, {len(imports)} "
-                     f"imports, up to {MODULE_IMPORTS_AT_ONCE} at once; waiting for the import window "
+                     f"imports, started together as the service allows; waiting for the import window "
                      f"(5 per 30 s): {sum(waits):.1f} s in total, longest {waits[0]:.1f} s")
         lines.append(f"    {import_limit_line(run)}")
         for step in sorted(modules, key=lambda s: s.start):

@@ -417,6 +417,26 @@ def test_apply_imports_independent_modules_at_once(arm, gallery, open_azure):
     assert max(r.time for r in puts) - min(r.time for r in puts) < 0.25  # one after another: >= 0.6 s
 
 
+def test_apply_imports_more_modules_than_the_service_starts_at_once_within_its_limit(arm, gallery, open_azure):
+    """7 modules against the service's 5 imports per window (0.5 s here), each import taking
+    longer than the window (~2 s): the 6th and 7th start as soon as the window allows, not
+    when an import ends; none is refused, all succeed."""
+    names = [f"RJ.Module{i}" for i in range(7)]
+    for name in names:
+        gallery.add(name, "1.0.0")
+    files = {f"org/general/use-module{i}.ps1": script(f"Uses {name}.", requires=name) for i, name in enumerate(names)}
+    arm.import_limit = (5, 0.5)
+    account = open_azure(imports_per_window=5, import_window=0.5, provisioning_poll_interval=0.5)
+
+    _, report = sync(account, files)
+
+    assert report.ok, report.outcomes
+    assert arm.import_refusals == []
+    starts = arm.account.import_starts
+    assert len(starts) == 7
+    assert 0.5 <= starts[5] - starts[0] < 1.5  # a window after the 1st, before any import ended
+
+
 def test_apply_imports_a_dependency_two_modules_share_once_and_before_both(arm, azure_account):
     both = {
         "user/security/reset-password.ps1": script("Resets a password.",
