@@ -1,8 +1,8 @@
 """Carry out a plan against an account: the only part of the engine that writes.
 
 Order: the runtime environment (when missing); modules, all at once (each awaited until
-provisioned; the account paces their starts and imports dependencies first, once); creates, updates and replaces with bounded
-concurrency, each runbook waiting for the imports of the modules it requires (so none is
+provisioned; the account paces their starts and imports dependencies first, once); creates,
+updates and replaces with bounded concurrency, each runbook waiting for the imports of the modules it requires (so none is
 published before its modules, while runbooks that need nothing new do not wait); deletions
 last. One failed change does not stop the others; every change ends with an ``Outcome`` that
 says what happened and why.
@@ -127,11 +127,11 @@ def apply_plan(
 
     # Modules are imported beside the runbook writes, all at once: the account paces their
     # starts to the service's limit, and an import takes minutes on Azure, so one waiting for
-    # another would only lose time. The module most runbooks wait for is started first; the
-    # account imports a module's dependencies first, and an import two modules need only
-    # once. Each runbook write waits only
-    # for the imports of the modules it requires, so no runbook is published before its
-    # modules, and the rest need not wait.
+    # another would only lose time. They are started in the order of how many runbooks wait
+    # for them (once the service's window is full, the account's pacing decides which goes
+    # next). The account imports a module's dependencies first, and an import two modules
+    # need only once. Each runbook write waits only for the imports of the modules it
+    # requires, so no runbook is published before its modules, and the rest need not wait.
     waiting = {c.name.lower(): sum(1 for w in writes if c.name.lower() in {r.lower() for r in w.requires})
                for c in modules}
     modules.sort(key=lambda c: -waiting[c.name.lower()])  # stable: name order among equals
