@@ -33,6 +33,7 @@ Built on ``azure-mgmt-automation`` (api-version 2024-10-23) and ``azure-core``:
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -42,7 +43,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from enum import Enum
 from typing import Callable
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from azure.core.exceptions import (
     AzureError,
@@ -81,6 +82,10 @@ from rjsync.catalog.text import normalized_sha256
 from rjsync.errors import AccountError
 
 API_VERSION = "2024-10-23"
+
+#: Notes for whoever runs the sync: waits the service imposes (the import window, throttling),
+#: each with ``extra={"target": <the account's ARM id>}``; ``rjsync apply`` prints them.
+log = logging.getLogger(__name__)
 _IDEMPOTENT = frozenset(["HEAD", "GET", "PUT", "DELETE", "OPTIONS", "TRACE", "POST", "PATCH"])
 _FAILED_STATES = {FAILED.lower(), "cancelled", "canceled"}
 
@@ -142,7 +147,8 @@ class RequestBudget:
     Resource Manager refills the bucket at ``refill`` tokens per second and says in every answer
     how many remain (``x-ms-ratelimit-remaining-subscription-{kind}``). The budget believes the
     lowest count it can: the count it kept (requests sent since are taken from it, the refill is
-    added), lowered to what an answer says. Before the first answer it lets requests through.
+    added), lowered to what an answer says. Before the first answer, and after one that says
+    nothing of the budget (a service that does not meter it), it lets requests through.
     ``acquire`` waits until a token is there; a 429 empties the bucket and closes it until the
     answer's ``Retry-After``.
     """
@@ -176,8 +182,9 @@ class RequestBudget:
                     wait = (1 - self._tokens) / self.refill
                 self._changed.wait(wait)
 
-    def observe(self, status: int, remaining: str | None, retry_after: str | None) -> None:
-        """Learn from an answer: the tokens it says remain, and a 429's Retry-After."""
+    def observe(self, status: int, remaining: str | None, retry_after: str | None) -> float:
+        """Learn from an answer: the tokens it says remain, and a 429's Retry-After. The seconds
+        a 429 closed the budget for when it was open, else 0."""
         with self._changed:
             now = self._clock()
             self._refill(now)
@@ -188,6 +195,9 @@ class RequestBudget:
             if count is not None:
                 self._capacity = max(self._capacity, count + 1)
                 self._tokens = count if self._tokens is None else min(self._tokens, count)
+            elif status != 429:
+                self._tokens, self._capacity = None, 0.0
+            closed = 0.0
             if status == 429:
                 self._tokens = 0.0
                 self._capacity = max(self._capacity, 1.0)
@@ -195,8 +205,11 @@ class RequestBudget:
                     seconds = float(retry_after) if retry_after is not None else 1 / self.refill
                 except ValueError:
                     seconds = 1 / self.refill
+                if self._closed_until <= now:
+                    closed = seconds
                 self._closed_until = max(self._closed_until, now + seconds)
             self._changed.notify_all()
+            return closed
 
 
 _budgets: dict[tuple[str, str, str, float], RequestBudget] = {}
@@ -218,9 +231,10 @@ class BudgetPacing(HTTPPolicy):
     """Spends Resource Manager's request budgets evenly (``RequestBudget``). It sits after the
     retry policy, so a request the retry policy sends again after a 429 waits for a token too."""
 
-    def __init__(self, budgets: dict[str, RequestBudget]):
+    def __init__(self, budgets: dict[str, RequestBudget], target: str = ""):
         super().__init__()
         self.budgets = budgets
+        self.target = target
 
     def send(self, request):
         kind = request_kind(request.http_request.method)
@@ -228,8 +242,12 @@ class BudgetPacing(HTTPPolicy):
         budget.acquire()
         response = self.next.send(request)
         http = response.http_response
-        budget.observe(http.status_code, http.headers.get(f"x-ms-ratelimit-remaining-subscription-{kind}"),
-                       http.headers.get("Retry-After"))
+        closed = budget.observe(http.status_code,
+                                http.headers.get(f"x-ms-ratelimit-remaining-subscription-{kind}"),
+                                http.headers.get("Retry-After"))
+        if closed:
+            log.info("Resource Manager throttles this subscription's %s (429): waiting %.0f s",
+                     kind, closed, extra={"target": self.target})
         return response
 
 
@@ -266,7 +284,8 @@ class ImportPacer:
         self._changed = threading.Condition()
         self.waits: list[float] = []
 
-    def acquire(self) -> list[float]:
+    def acquire(self, on_wait: Callable[[float], None] | None = None) -> list[float]:
+        """A slot, once the window has one; ``on_wait(seconds)`` is called once before a wait."""
         begun = self._clock()
         with self._changed:
             while True:
@@ -277,7 +296,11 @@ class ImportPacer:
                     self._slots.append(slot)
                     self.waits.append(now - begun)
                     return slot
-                self._changed.wait(min(slot[0] for slot in self._slots) + self.window - now)
+                wait = min(slot[0] for slot in self._slots) + self.window - now
+                if on_wait is not None:
+                    on_wait(wait)
+                    on_wait = None
+                self._changed.wait(wait)
 
     def sent(self, slot: list[float]) -> None:
         with self._changed:
@@ -297,15 +320,20 @@ class ImportPacing(HTTPPolicy):
 
     _IMPORT = re.compile(r"/(modules|packages)/[^/]+$", re.IGNORECASE)
 
-    def __init__(self, pacer: ImportPacer):
+    def __init__(self, pacer: ImportPacer, target: str = ""):
         super().__init__()
         self.pacer = pacer
+        self.target = target
 
     def send(self, request):
         http = request.http_request
-        if http.method != "PUT" or not self._IMPORT.search(urlsplit(http.url).path):
+        path = urlsplit(http.url).path
+        if http.method != "PUT" or not self._IMPORT.search(path):
             return self.next.send(request)
-        slot = self.pacer.acquire()
+        module = unquote(path.rsplit("/", 1)[1])
+        slot = self.pacer.acquire(lambda seconds: log.info(
+            "%s waits %.0f s to be imported: the service starts at most %d module imports per %g s",
+            module, seconds, self.pacer.limit, self.pacer.window, extra={"target": self.target}))
         try:
             response = self.next.send(request)
         except BaseException:
@@ -356,7 +384,7 @@ class AzureAccount:
             retry_backoff_max=settings.retry_backoff_max,
             read_timeout=settings.read_timeout,
             connection_verify=verify,
-            per_retry_policies=[ImportPacing(self._pacer), BudgetPacing(self.budgets),
+            per_retry_policies=[ImportPacing(self._pacer, self.target), BudgetPacing(self.budgets, self.target),
                                 RequestLimit(settings.max_concurrent_requests)],
         )
         self.gallery = Gallery(gallery_url or DEFAULT_GALLERY_URL, connection_verify=verify,

@@ -7,8 +7,10 @@ A saved plan (``--out``) is applied only while neither the source nor the accoun
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import logging
 import os
 import sys
 import threading
@@ -283,9 +285,10 @@ def apply_prepared(prepared: Prepared, *, auto_approve: bool = False, max_deleti
         progress = Progress(steps(plan), err or sys.stderr)
         started = time.monotonic()
         try:
-            report = apply_plan(plan, account, prepared.files,
-                                concurrency=concurrency or prepared.settings.concurrency,
-                                max_deletions=max_deletions, on_outcome=progress.outcome)
+            with notes_to(progress, account.target):
+                report = apply_plan(plan, account, prepared.files,
+                                    concurrency=concurrency or prepared.settings.concurrency,
+                                    max_deletions=max_deletions, on_outcome=progress.outcome)
         finally:
             progress.close()
         _print_report(report, time.monotonic() - started, plan, out, err)
@@ -318,9 +321,44 @@ class Progress:
             else:
                 click.echo(f"[{self.done}/{self.total}] {_outcome_line(outcome)}", file=self.stream)
 
+    def note(self, text: str) -> None:
+        """A line about a wait the service imposes, between the steps (the bar goes on after it)."""
+        with self._lock:
+            if self._bar is not None:
+                self._bar.render_finish()
+            click.echo(f"note: {text}", file=self.stream)
+
     def close(self) -> None:
         if self._bar is not None:
             self._bar.__exit__(None, None, None)
+
+
+class _Notes(logging.Handler):
+    """Hands the account's notes about one target to a ``Progress``."""
+
+    def __init__(self, progress: Progress, target: str):
+        super().__init__(logging.INFO)
+        self.progress, self.target = progress, target
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "target", None) == self.target:
+            self.progress.note(record.getMessage())
+
+
+@contextlib.contextmanager
+def notes_to(progress: Progress, target: str):
+    """While applying to ``target``, print the notes the account code logs about it (waits
+    for the service's import window, throttling) with the progress; a fleet's accounts each
+    get their own."""
+    logger = logging.getLogger("rjsync.accounts")
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    handler = _Notes(progress, target)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
 
 
 def _outcome_line(outcome: Outcome) -> str:

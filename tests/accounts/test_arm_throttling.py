@@ -5,6 +5,7 @@ budget is in ``tests/engine/test_apply.py``. The real SDK talks to the emulator.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -13,6 +14,7 @@ from azure.core.exceptions import HttpResponseError
 
 from fakes.accounts import ARM_ID, GROUP, NAME, SUBSCRIPTION
 from rjsync.accounts.azure import RequestBudget, request_kind
+from rjsync.accounts.base import RunbookWrite
 
 ROOMY = (1000, 1000.0)
 
@@ -114,6 +116,16 @@ def test_budget_believes_the_lower_count_of_its_own_and_the_answer():
     assert time.monotonic() - started >= 0.09  # the next token, at 10 per s
 
 
+def test_budget_forgets_what_it_knew_after_an_answer_that_says_nothing_of_the_budget():
+    budget = RequestBudget(1.0)
+    budget.observe(200, "0", None)
+    budget.observe(200, None, None)  # a service that does not meter this
+    started = time.monotonic()
+    for _ in range(20):
+        budget.acquire()
+    assert time.monotonic() - started < 0.5
+
+
 def test_budget_closes_until_the_retry_after_of_a_429():
     budget = RequestBudget(1000.0)
     budget.observe(200, "50", None)
@@ -149,3 +161,19 @@ def test_accounts_of_one_subscription_spend_one_budget(arm, open_azure):
     assert first.budgets["writes"] is second.budgets["writes"]
     assert first.budgets["writes"] is not elsewhere.budgets["writes"]
     assert first.budgets["reads"] is not first.budgets["writes"]
+
+
+def test_client_says_when_resource_manager_throttles_and_for_how_long(arm, open_azure, caplog):
+    arm.throttling = {"reads": ROOMY, "writes": (1, 0.5), "deletes": ROOMY}
+    arm.account.add_runbook("rjgit-a", b"1")
+    arm.account.add_runbook("rjgit-b", b"1")
+    account = open_azure()  # FAST: the budget assumes 10 writes per s, the emulator grants 0.5
+    spec = RunbookWrite("rjgit-a", b"1", runtime_environment=None, receipt={"rjsync.sha256": "0" * 64})
+
+    with caplog.at_level("INFO", logger="rjsync.accounts"):
+        account.write_properties(spec)
+        account.write_properties(dataclasses.replace(spec, name="rjgit-b"))
+
+    notes = [(r.getMessage(), r.target) for r in caplog.records if r.name == "rjsync.accounts.azure"]
+    assert notes == [("Resource Manager throttles this subscription's writes (429): waiting 2 s", account.target)]
+    assert arm.account.runbook("rjgit-b").tags["rjsync.sha256"] == "0" * 64  # then it went through

@@ -204,3 +204,16 @@ def test_client_throttled_import_after_the_retries_is_a_sentence(open_azure, arm
         f"{LIMIT} module imports in the last {FOREIGN_WINDOW:g} seconds; at most {LIMIT} are allowed. Retry "
         f"after {FOREIGN_WINDOW:g} seconds). Wait a few minutes and run again."
     )
+
+
+def test_client_says_which_import_waits_for_the_window_and_how_long(open_azure, arm, modules, caplog):
+    names = modules(LIMIT + 1)
+    account = open_azure(imports_per_window=LIMIT, import_window=WINDOW)
+
+    with caplog.at_level("INFO", logger="rjsync.accounts"):
+        for name in names:
+            account.import_module(ModuleImport(name, "1.0.0"))
+
+    notes = [(r.getMessage(), r.target) for r in caplog.records if r.name == "rjsync.accounts.azure"]
+    assert notes == [(f"{names[LIMIT]} waits 1 s to be imported: the service starts at most {LIMIT} "
+                      f"module imports per {WINDOW:g} s", account.target)]
