@@ -437,33 +437,30 @@ def test_apply_imports_more_modules_than_the_service_starts_at_once_within_its_l
     assert 0.5 <= starts[5] - starts[0] < 1.5  # a window after the 1st, before any import ended
 
 
-def test_apply_imports_a_dependency_two_modules_share_once_and_before_both(arm, azure_account):
-    both = {
-        "user/security/reset-password.ps1": script("Resets a password.",
-                                                   requires="@{ModuleName='Az.Resources'; ModuleVersion='6.12.0'}"),
-        "org/general/list-storage.ps1": script("Lists storage.",
-                                               requires="@{ModuleName='Az.Storage'; ModuleVersion='6.0.0'}"),
-    }
+#: Two runbooks whose modules (Az.Resources, Az.Storage) both depend on Az.Accounts.
+SHARING_AZ_ACCOUNTS = {
+    "user/security/reset-password.ps1": script("Resets a password.",
+                                               requires="@{ModuleName='Az.Resources'; ModuleVersion='6.12.0'}"),
+    "org/general/list-storage.ps1": script("Lists storage.",
+                                           requires="@{ModuleName='Az.Storage'; ModuleVersion='6.0.0'}"),
+}
 
-    _, report = sync(azure_account, both)
+
+def test_apply_imports_a_dependency_two_modules_share_once_and_before_both(arm, azure_account):
+
+    _, report = sync(azure_account, SHARING_AZ_ACCOUNTS)
 
     assert report.ok, report.outcomes  # the emulator fails an import whose dependency is not there
     names = [r.path.rsplit("/", 1)[1] for r in _import_puts(arm)]
     assert names.count("Az.Accounts") == 1 and names[0] == "Az.Accounts"
     assert sorted(names[1:]) == ["Az.Resources", "Az.Storage"]
-    assert replan(azure_account, both).has_changes is False
+    assert replan(azure_account, SHARING_AZ_ACCOUNTS).has_changes is False
 
 
 def test_apply_a_shared_dependency_that_fails_fails_both_modules_once(arm, azure_account):
     arm.import_failures["az.accounts"] = "Orchestrator.Shared.AsyncModuleImport.ModuleImportException: broken"
-    both = {
-        "user/security/reset-password.ps1": script("Resets a password.",
-                                                   requires="@{ModuleName='Az.Resources'; ModuleVersion='6.12.0'}"),
-        "org/general/list-storage.ps1": script("Lists storage.",
-                                               requires="@{ModuleName='Az.Storage'; ModuleVersion='6.0.0'}"),
-    }
 
-    _, report = sync(azure_account, both)
+    _, report = sync(azure_account, SHARING_AZ_ACCOUNTS)
 
     failed = {o.name: o.message for o in report.outcomes if o.status == FAILED}
     assert set(failed) == {"Az.Resources", "Az.Storage"}
