@@ -554,19 +554,20 @@ class AzureAccount:
                     and version_key(current.version) >= version_key(pkg.version)):
                 return current
             self._importing.add(key)
+        module, error = None, None
         try:
             module = self._import(pkg, environment)
-        except AccountError as err:
-            with self._imports:
-                self._import_errors[key] = err.message
-            raise
-        else:
-            with self._imports:
-                self._imported[key] = module
             return module
+        except AccountError as err:
+            error = err.message
+            raise
         finally:
             with self._imports:
                 self._importing.discard(key)
+                if module is not None:
+                    self._imported[key] = module
+                if error is not None:
+                    self._import_errors[key] = error
                 self._imports.notify_all()
 
     def close(self) -> None:
