@@ -630,7 +630,7 @@ def test_apply_progress_prints_the_notes_about_its_own_account_between_the_steps
     progress = Progress(3, stream)
     log = logging.getLogger("rjsync.accounts.azure")
 
-    with notes_to(progress, "/subscriptions/s/aa-one"):
+    with notes_to(progress.note, "/subscriptions/s/aa-one"):
         log.info("Az.Storage waits %.0f s to be imported", 23.4, extra={"target": "/subscriptions/s/aa-one"})
         log.info("another account's wait", extra={"target": "/subscriptions/s/aa-two"})
     log.info("after the apply", extra={"target": "/subscriptions/s/aa-one"})

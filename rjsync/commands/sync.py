@@ -285,7 +285,7 @@ def apply_prepared(prepared: Prepared, *, auto_approve: bool = False, max_deleti
         progress = Progress(steps(plan), err or sys.stderr)
         started = time.monotonic()
         try:
-            with notes_to(progress, account.target):
+            with notes_to(progress.note, account.target):
                 report = apply_plan(plan, account, prepared.files,
                                     concurrency=concurrency or prepared.settings.concurrency,
                                     max_deletions=max_deletions, on_outcome=progress.outcome)
@@ -334,26 +334,26 @@ class Progress:
 
 
 class _Notes(logging.Handler):
-    """Hands the account's notes about one target to a ``Progress``."""
+    """Hands the account code's notes about one target to ``note``."""
 
-    def __init__(self, progress: Progress, target: str):
+    def __init__(self, note: Callable[[str], None], target: str):
         super().__init__(logging.INFO)
-        self.progress, self.target = progress, target
+        self.note, self.target = note, target
 
     def emit(self, record: logging.LogRecord) -> None:
         if getattr(record, "target", None) == self.target:
-            self.progress.note(record.getMessage())
+            self.note(record.getMessage())
 
 
 @contextlib.contextmanager
-def notes_to(progress: Progress, target: str):
-    """While applying to ``target``, print the notes the account code logs about it (waits
-    for the service's import window, throttling) with the progress; a fleet's accounts each
-    get their own."""
+def notes_to(note: Callable[[str], None], target: str):
+    """While applying to ``target``, hand the notes the account code logs about it (waits for
+    the service's import window, throttling) to ``note``: apply's progress, or a sync job's
+    stream. A fleet's accounts each get their own."""
     logger = logging.getLogger("rjsync.accounts")
     if logger.getEffectiveLevel() > logging.INFO:
         logger.setLevel(logging.INFO)
-    handler = _Notes(progress, target)
+    handler = _Notes(note, target)
     logger.addHandler(handler)
     try:
         yield

@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
-from rjsync.commands.sync import catalog_errors, default_opener, prepare
+from rjsync.commands.sync import catalog_errors, default_opener, notes_to, prepare
 from rjsync.engine import render
 from rjsync.engine.apply import DONE, SKIPPED, Outcome, apply_plan, steps
 from rjsync.engine.apply import FAILED as OUTCOME_FAILED
@@ -117,8 +117,9 @@ class JobRunner:
                 write(job_id, VERBOSE, f"Progress: {done}/{of} changes", value={"done": done, "total": of})
 
             started = time.monotonic()
-            report = apply_plan(plan, prepared.account, prepared.files,
-                                concurrency=prepared.settings.concurrency, on_outcome=outcome)
+            with notes_to(lambda text: write(job_id, VERBOSE, f"note: {text}"), prepared.account.target):
+                report = apply_plan(plan, prepared.account, prepared.files,
+                                    concurrency=prepared.settings.concurrency, on_outcome=outcome)
         finally:
             prepared.account.close()
         done, failed, skipped = report.count(DONE), report.count(OUTCOME_FAILED), report.count(SKIPPED)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -146,6 +147,32 @@ def test_service_accounts_run_in_parallel(serve):
     with server.client() as client:
         ids = [client.post("/api/sync/start", json={"account": a}).json()["jobID"] for a in ("alpha", "beta")]
         assert [wait_done(client, i) for i in ids] == ["Completed", "Completed"]
+
+
+def test_service_job_streams_carry_the_account_notes_about_waits(serve):
+    """What the account code says about waits the service imposes (the import window,
+    throttling) reaches the job's Verbose stream, as it reaches apply's progress."""
+
+    def opener(settings):
+        account = default_opener(settings)
+        write = account.write_runbook
+
+        def write_noting_a_wait(spec):
+            logging.getLogger("rjsync.accounts.azure").info(
+                "%s waits 1 s", spec.name, extra={"target": account.target})
+            return write(spec)
+
+        account.write_runbook = write_noting_a_wait
+        return account
+
+    server = serve(opener=opener)
+    with server.client() as client:
+        done = client.post("/api/sync/run", json={"account": "alpha"}).json()
+        verbose = client.get(f"/api/sync/jobs/{done['jobID']}/output/streams",
+                             params={"streamTypes": "Verbose"}).json()
+    assert done["status"] == "Completed"
+    notes = [e["streamText"] for e in verbose if e["streamText"].startswith("note: ")]
+    assert notes and all(n.startswith("note: rjgit-") and n.endswith(" waits 1 s") for n in notes)
 
 
 def test_service_restart_marks_running_jobs_failed(tmp_path):
