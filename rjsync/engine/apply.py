@@ -2,9 +2,9 @@
 
 Order: the runtime environment (when missing); modules, all at once (each awaited until
 provisioned; the account paces their starts and imports dependencies first, once); creates,
-updates and replaces with bounded concurrency, each runbook waiting for the imports of the modules it requires (so none is
-published before its modules, while runbooks that need nothing new do not wait); deletions
-last. One failed change does not stop the others; every change ends with an ``Outcome`` that
+updates and replaces with bounded concurrency, each runbook waiting for the imports of the
+modules it requires (so none is published before its modules, while runbooks that need nothing
+new do not wait); deletions last. One failed change does not stop the others; every change ends with an ``Outcome`` that
 says what happened and why.
 
 An update that changes no content (adoption, a refreshed receipt, a new description or runtime

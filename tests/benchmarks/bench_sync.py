@@ -502,7 +502,7 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, str]]:
          seconds(adopt, 2), "-", ""),
         ("  ARM requests (plan + apply); publishes", f"{adopt.requests}; {adopt_publishes}", "", ""),
         ("full first sync within ARM's request budgets", seconds(budget), "-", ""),
-        ("  floor: (writes - 200) / 10 per s", f"{budget_floor:.1f} s", "", ""),
+        (f"  floor: (writes - {burst}) / {refill:g} per s", f"{budget_floor:.1f} s", "", ""),
         ("  requests refused by Resource Manager (429)", f"{len(budget_refused)}", "0",
          verdict(not budget_refused)),
     ]
