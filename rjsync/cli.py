@@ -6,6 +6,7 @@ This is the only place that turns an ``RjsyncError`` into a message and an exit 
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import click
@@ -13,10 +14,18 @@ import click
 from rjsync import __version__
 from rjsync.errors import RjsyncError
 
+#: Exit code of an unexpected error (a bug in rjsync), apart from 1 (an error the user can fix)
+#: and 2 (changes pending): EX_SOFTWARE of sysexits.h.
+INTERNAL_ERROR_EXIT = 70
+
+_URL_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
 
 class _Group(click.Group):
-    """A group whose commands report ``RjsyncError`` as one clear line and exit 1, and whose
-    usage errors exit 1 too (2 is reserved for "changes pending")."""
+    """A group whose commands report ``RjsyncError`` as one clear line and exit 1, whose usage
+    errors exit 1 too (2 is reserved for "changes pending"), and which turns any other
+    exception into one sentence and exit 70, with the traceback only under --debug."""
 
     def invoke(self, ctx: click.Context):  # noqa: D401 - click API
         try:
@@ -28,18 +37,47 @@ class _Group(click.Group):
             # exit 1, not click's 2: with --detailed-exitcode, 2 means "the plan has changes"
             exc.show()
             ctx.exit(1)
+        except (click.exceptions.Exit, click.Abort, click.ClickException):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the one handler of unexpected errors
+            if _debugging(ctx):
+                raise
+            click.echo(f"Error: {unexpected(exc)}", err=True)
+            ctx.exit(INTERNAL_ERROR_EXIT)
+
+
+def unexpected(exc: BaseException) -> str:
+    """One sentence for an exception rjsync did not expect: what it was (credentials in URLs
+    masked, control characters dropped) and how to see more."""
+    text = _URL_CREDENTIALS.sub(r"\1***@", str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+    text = _CONTROL.sub("", text)[:300]
+    return (f"rjsync failed unexpectedly ({type(exc).__name__}{': ' + text if text else ''}). This is a "
+            "bug; run again with --debug (or RJSYNC_DEBUG=1) for the traceback, and report it.")
+
+
+def _debugging(ctx: click.Context) -> bool:
+    root = ctx.find_root()
+    return bool((root.obj or {}).get("debug")) or os.environ.get("RJSYNC_DEBUG", "") not in ("", "0")
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="rjsync")
-def cli() -> None:
+@click.option("--debug", is_flag=True,
+              help="Show the traceback of an unexpected error (also RJSYNC_DEBUG=1).")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
     """Keep Azure Automation accounts in sync with a Git repository of PowerShell runbooks.
 
     \b
     Runbooks live in the RealmJoin layout: <context>/<category>/<name>.ps1, e.g.
     user/security/reset-password.ps1 becomes the runbook rjgit-user_security_reset-password.
     Only runbooks named rjgit-* are ever written; every other runbook is the customer's.
+
+    \b
+    Exit codes: 0 success, 1 an error (the message says what to do), 2 changes pending
+    (plan --detailed-exitcode), 70 an unexpected error (a bug: --debug shows where).
     """
+    ctx.obj = {"debug": debug}
 
 
 @cli.command("catalog")
@@ -109,7 +147,7 @@ def _source_options(f):
 def _settings(manifest, accounts_at_once, source, ref, target, prefix, contexts, exclude, runtime, modules,
               keep_drifted, auth, client_id, cloud, arm_endpoint, max_deletions=None, concurrency=None):
     """SyncSettings, or a Fleet when --manifest names a folder."""
-    from rjsync.commands.sync import settings_from
+    from rjsync.settings import settings_from
 
     policy = {"prefix": prefix, "contexts": tuple(contexts) or None, "exclude": tuple(exclude) or None,
               "runtime": runtime, "modules": modules, "keep_drifted": keep_drifted, "max_deletions": max_deletions}
@@ -150,8 +188,9 @@ def plan_cmd(fmt, out, detailed_exitcode, max_deletions, **options) -> None:
     Exit codes: 0 success, 1 error (including a catalog with errors), 2 changes pending
     (only with --detailed-exitcode). For a folder, the worst of its accounts' (1, then 2, then 0).
     """
+    from rjsync.commands.fleet import run_fleet_plan
     from rjsync.commands.sync import run_plan
-    from rjsync.fleet import Fleet, run_fleet_plan
+    from rjsync.fleet import Fleet
 
     settings = _settings(max_deletions=max_deletions, **options)
     if isinstance(settings, Fleet):
@@ -168,8 +207,9 @@ def plan_cmd(fmt, out, detailed_exitcode, max_deletions, **options) -> None:
 @click.option("--max-deletions", type=click.IntRange(min=0), default=None, metavar="N",
               help="Allow up to N deletions in this run.  [default: the policy's limit, 10]")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=None, metavar="N",
-              help="Requests to the account in flight at once; up to 4 x N runbook writes proceed "
-                   "together, as a write mostly waits for the service.  [default: 8]")
+              help="Requests to the account in flight at once; 4 x N runbook writes proceed together "
+                   "(a write mostly waits for the service). Resource Manager's request budgets and "
+                   "the 5 module imports per 30 s are kept whatever N is.  [default: 8]")
 def apply_cmd(planfile, auto_approve, max_deletions, concurrency, **options) -> None:
     """Sync an account with its source: plan, show, confirm, apply.
 
@@ -185,15 +225,17 @@ def apply_cmd(planfile, auto_approve, max_deletions, concurrency, **options) -> 
     Exit codes: 0 everything applied (or nothing to do), 1 an error or a change not done (for a
     folder: in any account).
     """
-    from rjsync.commands.sync import prepare, prepare_saved, run_apply
-    from rjsync.fleet import Fleet, run_fleet_apply
+    from rjsync.commands.fleet import run_fleet_apply
+    from rjsync.commands.sync import run_apply
+    from rjsync.fleet import Fleet
+    from rjsync.sync import prepare, prepare_saved
 
     if planfile:
         given = [f"--{k.replace('_', '-')}" for k, v in options.items()
                  if v not in (None, (), False) and k not in ("auth", "client_id", "cloud", "arm_endpoint")]
         if given:
             raise click.UsageError(f"A saved plan carries its source, target and policy; drop {', '.join(given)}.")
-        from rjsync.engine.policy import DEFAULT_CONCURRENCY, AzureOptions
+        from rjsync.settings import DEFAULT_CONCURRENCY, AzureOptions
 
         azure = AzureOptions(**{k: v for k, v in (("auth", (options["auth"] or "default").lower()),
                                                   ("client_id", options["client_id"]),

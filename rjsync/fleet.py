@@ -2,50 +2,45 @@
 
 ``rjsync plan|apply --manifest FOLDER`` reads every ``*.yaml``/``*.yml`` in FOLDER whose name
 does not start with ``_`` (``_defaults.yaml`` holds what they share, see ``rjsync.manifest``)
-and runs each account's plan or apply, a few accounts at once. Accounts are isolated: a broken
-manifest, an unreachable account or an unexpected exception is that account's error, reported
-in its row of the summary, and the others go on. Each source is read once per (location, ref)
-and each catalog built once per (source, contexts, prefix), however many accounts share them.
+and runs each account's plan or apply through the sync pipeline (``rjsync.sync``), a few
+accounts at once. Accounts are isolated: a broken manifest, an unreachable account or an
+unexpected exception is that account's error, reported in its row of the summary, and the
+others go on. Each source is read once per (location, ref) and each catalog built once per
+(source, contexts, prefix), however many accounts share them.
 
-The exit code is the worst of the accounts' (1 error > 2 changes pending > 0). The renderers at
+This is the fleet's library half: it prints nothing (the CLI's fleet command shows it). The
+exit code is the worst of the accounts' (1 error > 2 changes pending > 0). The renderers at
 the end of this module are pure: they read the fleet document (``FleetReport.to_json``), whose
 accounts carry their plan documents.
 """
 
 from __future__ import annotations
 
-import io
 import os
-import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-import click
-
 from rjsync.catalog.model import Catalog
-from rjsync.commands.sync import (
+from rjsync.engine import render
+from rjsync.engine.plan import Plan
+from rjsync.engine.policy import Policy
+from rjsync.errors import ManifestError, RjsyncError
+from rjsync.manifest import find_defaults, load_defaults, load_manifest
+from rjsync.settings import DEFAULT_ACCOUNTS_AT_ONCE, SourceSpec, SyncSettings, override
+from rjsync.source import Checkout, open_source
+from rjsync.sync import (
     AccountOpener,
-    _color,
-    apply_prepared,
+    ApplyEvents,
+    ApplyResult,
+    apply,
     catalog_errors,
     catalog_of,
     default_opener,
-    override,
     prepare,
 )
-from rjsync.engine import render
-from rjsync.engine.apply import DONE, FAILED, SKIPPED
-from rjsync.engine.policy import Policy, SourceSpec, SyncSettings
-from rjsync.errors import ManifestError, RjsyncError
-from rjsync.manifest import find_defaults, load_defaults, load_manifest
-from rjsync.source import Checkout, open_source
-
-#: Accounts planned or applied at once (``--accounts-at-once``); each account still runs up to
-#: its own ``concurrency`` requests at once.
-DEFAULT_ACCOUNTS_AT_ONCE = 4
 
 PLAN, APPLY = "plan", "apply"
 
@@ -197,6 +192,7 @@ class AccountResult:
     error: str | None = None
     applied: dict[str, int] | None = None  # apply: done, failed, skipped
     output: str = ""
+    result: ApplyResult | None = field(default=None, repr=False)  # apply: what it did
 
     def to_json(self) -> dict:
         doc = {"name": self.name, "manifest": self.manifest, "target": self.target, "status": self.status,
@@ -224,81 +220,26 @@ class FleetReport:
         summary["exit_code"] = self.exit_code
         return {"accounts": [a.to_json() for a in self.accounts], "summary": summary}
 
-
 _STATUSES = {PLAN: (CHANGES, NO_CHANGES, ERROR), APPLY: (APPLIED, IN_SYNC, INCOMPLETE, ERROR)}
 
 
-def run_fleet_plan(fleet: Fleet, *, fmt: str = "text", detailed_exitcode: bool = False,
-                   opener: AccountOpener = default_opener, cache: SourceCache | None = None) -> int:
-    """Plan every account of ``fleet``; print each account's plan (text: as it is ready, in
-    name order) and one summary; return the worst exit code."""
-    cache = cache or SourceCache()
-    color = _color(sys.stdout)
-
-    def plan_one(entry: FleetEntry) -> AccountResult:
-        result = _guarded(entry, lambda: _plan_account(entry, cache, opener, detailed_exitcode))
-        if fmt == "text":
-            result.output = _section_text(result, color)
-        return result
-
-    report = _run(fleet, PLAN, plan_one, echo=fmt == "text")
-    doc = report.to_json()
-    if fmt == "json":
-        click.echo(render.to_json(doc), nl=False)
-    elif fmt == "markdown":
-        click.echo(fleet_to_markdown(doc, folder=fleet.folder), nl=False)
-    else:
-        click.echo(fleet_summary_text(doc, command=PLAN, folder=fleet.folder), nl=False)
-    _fleet_error(report)
-    return report.exit_code
-
-
-def run_fleet_apply(fleet: Fleet, *, auto_approve: bool = False, max_deletions: int | None = None,
-                    opener: AccountOpener = default_opener, cache: SourceCache | None = None) -> int:
-    """Plan and apply every account of ``fleet``. Each account's plan and apply report are
-    printed as a section (in name order, as they finish); progress lines go to stderr as they
-    happen, each prefixed with the account's name. Needs ``auto_approve``."""
-    if not auto_approve:
-        raise RjsyncError(f"Not applying: a folder of manifests applies to {len(fleet.entries)} account"
-                          f"{'s' if len(fleet.entries) != 1 else ''} without asking each. Review "
-                          f"'rjsync plan --manifest {fleet.folder}' and pass --auto-approve.")
-    cache = cache or SourceCache()
-    stderr = sys.stderr
-    lock = threading.Lock()
-    color = _color(sys.stdout)
-
-    def apply_one(entry: FleetEntry) -> AccountResult:
-        out = io.StringIO()
-        err = _Prefixed(f"{entry.name}: ", stderr, lock)
-        try:
-            result = _guarded(entry, lambda: _apply_account(entry, cache, opener, max_deletions, out, err))
-        finally:
-            err.finish()
-        result.output = _section_text(result, color, body=out.getvalue())
-        return result
-
-    report = _run(fleet, APPLY, apply_one, echo=True)
-    click.echo(fleet_summary_text(report.to_json(), command=APPLY, folder=fleet.folder), nl=False)
-    _fleet_error(report)
-    return report.exit_code
-
-
-def _run(fleet: Fleet, command: str, work: Callable[[FleetEntry], AccountResult], *, echo: bool) -> FleetReport:
-    """``work`` on every entry, ``accounts_at_once`` at a time; with ``echo``, each result's
-    output is printed as soon as it and every account before it are done."""
+def run_accounts(fleet: Fleet, command: str, work: Callable[[FleetEntry], AccountResult],
+                 on_result: Callable[[AccountResult], None] | None = None) -> FleetReport:
+    """``work`` on every entry, ``accounts_at_once`` at a time; ``on_result`` gets each result
+    as soon as it and every account before it (by name) are done."""
     report = FleetReport(command, fleet.folder)
     entries = list(fleet.entries)
     with ThreadPoolExecutor(max_workers=max(1, min(fleet.accounts_at_once, len(entries)))) as pool:
         futures = [pool.submit(work, entry) for entry in entries]
-        for future in futures:  # in name order: a later account waits only to be printed
+        for future in futures:  # in name order: a later account waits only to be reported
             result = future.result()
             report.accounts.append(result)
-            if echo:
-                click.echo(result.output, nl=False)
+            if on_result is not None:
+                on_result(result)
     return report
 
 
-def _guarded(entry: FleetEntry, work: Callable[[], AccountResult]) -> AccountResult:
+def guarded(entry: FleetEntry, work: Callable[[], AccountResult]) -> AccountResult:
     """Run one account's ``work``; whatever it raises becomes that account's error."""
     target = entry.settings.target if entry.settings else None
     if entry.error is not None:
@@ -312,12 +253,12 @@ def _guarded(entry: FleetEntry, work: Callable[[], AccountResult]) -> AccountRes
     return AccountResult(entry.name, entry.manifest, target, ERROR, 1, error=message)
 
 
-def _plan_account(entry: FleetEntry, cache: SourceCache, opener: AccountOpener,
-                  detailed_exitcode: bool) -> AccountResult:
+def plan_account(entry: FleetEntry, cache: SourceCache, opener: AccountOpener = default_opener, *,
+                 detailed_exitcode: bool = False) -> AccountResult:
+    """Plan one account of the fleet (its source read through ``cache``)."""
     settings = entry.settings
-    prepared = prepare(settings, opener=opener, checkout=cache.get(settings.source, settings.policy))
-    prepared.account.close()
-    plan = prepared.plan
+    with prepare(settings, opener=opener, checkout=cache.get(settings.source, settings.policy)) as prepared:
+        plan = prepared.plan
     if plan.errored:
         status, code, error = ERROR, 1, catalog_errors(plan)
     elif plan.has_changes:
@@ -328,66 +269,28 @@ def _plan_account(entry: FleetEntry, cache: SourceCache, opener: AccountOpener,
                          error=error)
 
 
-def _apply_account(entry: FleetEntry, cache: SourceCache, opener: AccountOpener, max_deletions: int | None,
-                   out, err) -> AccountResult:
+def apply_account(entry: FleetEntry, cache: SourceCache, opener: AccountOpener = default_opener, *,
+                  max_deletions: int | None = None, on_plan: Callable[[Plan], None] | None = None,
+                  events: ApplyEvents | None = None) -> AccountResult:
+    """Plan and apply one account of the fleet; ``on_plan`` sees the plan before it is applied."""
     settings = entry.settings
-    prepared = prepare(settings, opener=opener, checkout=cache.get(settings.source, settings.policy))
-    plan = prepared.plan
-    code, report = apply_prepared(prepared, auto_approve=True, max_deletions=max_deletions, out=out, err=err)
-    applied = None
-    if report is not None:
-        applied = {"done": report.count(DONE), "failed": report.count(FAILED), "skipped": report.count(SKIPPED)}
+    with prepare(settings, opener=opener, checkout=cache.get(settings.source, settings.policy)) as prepared:
+        plan = prepared.plan
+        if on_plan is not None:
+            on_plan(plan)
+        result = apply(prepared, max_deletions=max_deletions, events=events) if plan.has_changes else None
+    applied = result.counts() if result is not None else None
     if plan.errored:
-        status, error = ERROR, catalog_errors(plan)
-    elif report is None:
-        status, error = IN_SYNC, None
-    elif code == 0:
-        status, error = APPLIED, None
+        status, code, error = ERROR, 1, catalog_errors(plan)
+    elif result is None:
+        status, code, error = IN_SYNC, 0, None
+    elif result.ok:
+        status, code, error = APPLIED, 0, None
     else:
-        status, error = INCOMPLETE, (f"{applied['failed']} failed and {applied['skipped']} skipped of "
-                                     f"{sum(applied.values())} changes; run again to finish.")
+        status, code, error = INCOMPLETE, 1, (f"{applied['failed']} failed and {applied['skipped']} skipped of "
+                                              f"{sum(applied.values())} changes; run again to finish.")
     return AccountResult(entry.name, entry.manifest, settings.target, status, code, plan=plan.to_json(),
-                         error=error, applied=applied)
-
-
-def _fleet_error(report: FleetReport) -> None:
-    failed = [a for a in report.accounts if a.exit_code == 1]
-    if failed:
-        total = len(report.accounts)
-        click.echo(f"Error: {len(failed)} of {total} account{'s' if total != 1 else ''} "
-                   f"{'has' if len(failed) == 1 else 'have'} errors (see the summary).", err=True)
-
-
-class _Prefixed(io.TextIOBase):
-    """A text stream that writes each complete line to ``stream`` as ``prefix + line``, under
-    ``lock`` so lines of accounts running at once never interleave mid-line."""
-
-    def __init__(self, prefix: str, stream, lock: threading.Lock) -> None:
-        self.prefix, self.stream, self.lock = prefix, stream, lock
-        self._partial = ""
-
-    def writable(self) -> bool:
-        return True
-
-    def isatty(self) -> bool:
-        return False
-
-    def write(self, text: str) -> int:
-        *lines, self._partial = (self._partial + text).split("\n")
-        if lines:
-            with self.lock:
-                self.stream.write("".join(f"{self.prefix}{line}\n" for line in lines))
-                self.stream.flush()
-        return len(text)
-
-    def flush(self) -> None:
-        with self.lock:
-            self.stream.flush()
-
-    def finish(self) -> None:
-        """Write out a last line that has no newline."""
-        if self._partial:
-            self.write("\n")
+                         error=error, applied=applied, result=result)
 
 
 # -- rendering (pure) ------------------------------------------------------------------------------

@@ -40,15 +40,9 @@ import yaml
 from rjsync.accounts import ARM_ID_FORM, parse_arm_id
 from rjsync.accounts.base import check_environment_name
 from rjsync.accounts.credentials import AUTH_KINDS, CLOUDS
-from rjsync.engine.policy import (
-    CLASSIC,
-    DEFAULT_CONCURRENCY,
-    AzureOptions,
-    Policy,
-    SourceSpec,
-    SyncSettings,
-)
+from rjsync.engine.policy import CLASSIC, Policy
 from rjsync.errors import AccountError, ManifestError, SourceError
+from rjsync.settings import DEFAULT_CONCURRENCY, AzureOptions, SourceSpec, SyncSettings
 from rjsync.source import check_ref, check_url
 
 _STR = "tag:yaml.org,2002:str"

@@ -76,3 +76,36 @@ def test_catalog_reports_a_bad_source_in_one_line():
     assert result.output == ("Error: refusing source 'ext::sh -c id': transport-helper URLs "
                              "('ext::') can run arbitrary commands; use an https, ssh or file "
                              "URL\n")
+
+
+# -- unexpected errors -----------------------------------------------------------------------------
+
+
+def _crash(*_args, **_kwargs):
+    raise RuntimeError("while reading https://x-access-token:ghp_secret@github.com/o/r.git\x1b[2J")
+
+
+def test_cli_unexpected_error_is_one_sentence_with_its_own_exit_code(monkeypatch):
+    monkeypatch.setattr("rjsync.commands.catalog.run", _crash)
+    monkeypatch.delenv("RJSYNC_DEBUG", raising=False)
+    result = CliRunner().invoke(cli, ["catalog", EXAMPLE])
+    assert result.exit_code == 70
+    assert result.output.splitlines() == [
+        "Error: rjsync failed unexpectedly (RuntimeError: while reading https://***@github.com/o/r.git[2J). "
+        "This is a bug; run again with --debug (or RJSYNC_DEBUG=1) for the traceback, and report it."]
+    assert "Traceback" not in result.output and "ghp_secret" not in result.output
+
+
+def test_cli_unexpected_error_shows_the_traceback_with_debug(monkeypatch):
+    monkeypatch.setattr("rjsync.commands.catalog.run", _crash)
+    result = CliRunner().invoke(cli, ["--debug", "catalog", EXAMPLE])
+    assert isinstance(result.exception, RuntimeError)  # raised on: click prints the traceback
+    monkeypatch.setenv("RJSYNC_DEBUG", "1")
+    result = CliRunner().invoke(cli, ["catalog", EXAMPLE])
+    assert isinstance(result.exception, RuntimeError)
+
+
+def test_cli_user_errors_still_exit_1_with_their_sentence():
+    result = invoke("plan", "--source", EXAMPLE)
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: Missing --target: give --manifest FILE")

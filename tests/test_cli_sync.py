@@ -19,8 +19,9 @@ import pytest
 from click.testing import CliRunner
 
 from rjsync.cli import cli
-from rjsync.commands.sync import Progress, notes_to
+from rjsync.commands.sync import Progress
 from rjsync.engine.render import MARKDOWN_MARKER
+from rjsync.sync import notes_to
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "runbooks"
 CUSTOMER = "user_general_my-runbook"

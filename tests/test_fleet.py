@@ -18,9 +18,10 @@ from click.testing import CliRunner
 
 import rjsync.fleet
 from rjsync.cli import cli
-from rjsync.commands.sync import default_opener
+from rjsync.commands.fleet import run_fleet_plan
 from rjsync.engine.render import GITHUB_COMMENT_LIMIT, MARKDOWN_MARKER
-from rjsync.fleet import SourceCache, fleet_to_markdown, load_fleet, run_fleet_plan, worst
+from rjsync.fleet import SourceCache, fleet_to_markdown, load_fleet, worst
+from rjsync.sync import default_opener
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "runbooks"
 BROKEN = "acct-07"

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from rjsync.engine.policy import AzureOptions, Policy, SourceSpec, SyncSettings
+from rjsync.engine.policy import Policy
 from rjsync.errors import ManifestError
 from rjsync.manifest import load_manifest
+from rjsync.settings import AzureOptions, SourceSpec, SyncSettings
 
 REPO = Path(__file__).resolve().parent.parent
 ARM_ID = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/"

@@ -39,8 +39,8 @@ from rjsync.engine.plan import (
     Change,
     Plan,
 )
-from rjsync.engine.policy import DEFAULT_CONCURRENCY
 from rjsync.errors import RjsyncError
+from rjsync.settings import DEFAULT_CONCURRENCY
 
 DONE, FAILED, SKIPPED = "done", "failed", "skipped"
 

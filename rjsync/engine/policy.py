@@ -1,11 +1,12 @@
 """What a sync may do: the policy a manifest or the command line sets.
 
-A ``Policy`` is a plain value. The planner reads it; nothing in it is I/O.
+A ``Policy`` is a plain value. The planner reads it; nothing in it is I/O. The rest of a sync's
+settings (source, target, Azure options, concurrency) are in ``rjsync.settings``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from rjsync.accounts.base import OWNED_PREFIX, RJ_RUNTIME_ENVIRONMENT
 from rjsync.catalog.naming import DEFAULT_CONTEXTS
@@ -15,7 +16,6 @@ from rjsync.catalog.naming import DEFAULT_CONTEXTS
 CLASSIC = "classic"
 
 DEFAULT_MAX_DELETIONS = 10
-DEFAULT_CONCURRENCY = 8
 
 
 @dataclass(frozen=True)
@@ -72,34 +72,3 @@ class Policy:
             modules=bool(data["modules"]),
             keep_drifted=bool(data["keep_drifted"]),
         )
-
-
-@dataclass(frozen=True)
-class AzureOptions:
-    """How to reach an Azure target: identity (``auth``, ``client_id``) and cloud."""
-
-    auth: str = "default"
-    client_id: str | None = None
-    cloud: str = "public"
-    arm_endpoint: str | None = None
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """Where runbooks come from: a folder or git repository (URL or path), and a ref."""
-
-    location: str
-    ref: str | None = None
-
-
-@dataclass(frozen=True)
-class SyncSettings:
-    """Everything one sync needs: what a manifest file holds, or the flags that replace it."""
-
-    source: SourceSpec
-    target: str
-    policy: Policy = field(default_factory=Policy)
-    azure: AzureOptions = field(default_factory=AzureOptions)
-    concurrency: int = DEFAULT_CONCURRENCY
-    name: str | None = None  # the manifest's name (its file stem), for messages and fleets
-    manifest: str | None = None  # the manifest file it came from

@@ -19,14 +19,14 @@ from fastapi.security import (
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rjsync.commands.sync import prepare
-from rjsync.engine.policy import SyncSettings
 from rjsync.errors import RjsyncError
 from rjsync.fleet import load_fleet
 from rjsync.service.auth import Principal
 from rjsync.service.config import ServiceConfig
 from rjsync.service.jobs import JobRunner
 from rjsync.service.store import COMPLETED, FAILED, STREAM_TYPES, Job, Store
+from rjsync.settings import SyncSettings
+from rjsync.sync import prepare
 
 log = logging.getLogger("rjsync.service")
 
@@ -213,11 +213,10 @@ def create_app(config: ServiceConfig) -> FastAPI:
     def plan(body: SyncRequest, who: Caller) -> dict:
         _, settings = account_settings(body.account, who)
         try:
-            prepared = prepare(settings, **({"opener": config.opener} if config.opener else {}))
+            with prepare(settings, **({"opener": config.opener} if config.opener else {})) as prepared:
+                return prepared.plan.to_json()
         except RjsyncError as err:
             raise ApiError(422, f"Cannot plan {body.account!r}: {err.message}") from None
-        prepared.account.close()
-        return prepared.plan.to_json()
 
     @app.get("/api/sync/jobs/{jobID}/status", responses={**ERRORS, 200: {
         "content": {"text/plain": {}, "application/json": {"schema": JobStatus.model_json_schema()}}}},

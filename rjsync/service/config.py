@@ -26,8 +26,8 @@ import yaml
 
 from rjsync.errors import RjsyncError
 from rjsync.service.auth import Authenticator, Credential, Principal, parse_hash
+from rjsync.settings import DEFAULT_ACCOUNTS_AT_ONCE
 
-DEFAULT_ACCOUNTS_AT_ONCE = 4
 DEFAULT_MAX_BODY = 64 * 1024
 
 

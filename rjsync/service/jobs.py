@@ -13,11 +13,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
-from rjsync.commands.sync import catalog_errors, default_opener, notes_to, prepare
 from rjsync.engine import render
-from rjsync.engine.apply import DONE, SKIPPED, Outcome, apply_plan, steps
-from rjsync.engine.apply import FAILED as OUTCOME_FAILED
-from rjsync.engine.policy import SyncSettings
+from rjsync.engine.apply import DONE, Outcome, steps
 from rjsync.errors import RjsyncError
 from rjsync.service.store import (
     COMPLETED,
@@ -30,6 +27,8 @@ from rjsync.service.store import (
     Job,
     Store,
 )
+from rjsync.settings import SyncSettings
+from rjsync.sync import ApplyEvents, apply, catalog_errors, default_opener, prepare
 
 log = logging.getLogger("rjsync.service")
 
@@ -96,8 +95,7 @@ class JobRunner:
         write = self.store.write
         write(job_id, VERBOSE, f"Reading {settings.source.location}"
               f"{' at ' + settings.source.ref if settings.source.ref else ''} and {settings.target}.")
-        prepared = prepare(settings, opener=self.opener)
-        try:
+        with prepare(settings, opener=self.opener) as prepared:
             plan = prepared.plan
             doc = plan.to_json()
             total = steps(plan) if plan.has_changes else 0
@@ -116,21 +114,16 @@ class JobRunner:
                 done, of = self.store.advance(job_id)
                 write(job_id, VERBOSE, f"Progress: {done}/{of} changes", value={"done": done, "total": of})
 
-            started = time.monotonic()
-            with notes_to(lambda text: write(job_id, VERBOSE, f"note: {text}"), prepared.account.target):
-                report = apply_plan(plan, prepared.account, prepared.files,
-                                    concurrency=prepared.settings.concurrency, on_outcome=outcome)
-        finally:
-            prepared.account.close()
-        done, failed, skipped = report.count(DONE), report.count(OUTCOME_FAILED), report.count(SKIPPED)
-        seconds = time.monotonic() - started
-        if report.ok and not plan.errored:
-            write(job_id, OUTPUT, f"Sync completed in {seconds:.1f} s: {done} done.", value=report.to_json()["summary"])
+            result = apply(prepared, events=ApplyEvents(
+                outcome=outcome, note=lambda text: write(job_id, VERBOSE, f"note: {text}")))
+        summary = result.report.to_json()["summary"]
+        if result.ok:
+            write(job_id, OUTPUT, f"Sync completed in {result.seconds:.1f} s: {result.done} done.", value=summary)
             return COMPLETED, None
-        verdict = (f"Sync incomplete in {seconds:.1f} s: {done} done, {failed} failed, {skipped} skipped. "
-                   "Start it again to finish: what is done is not repeated.")
-        write(job_id, OUTPUT, verdict, value=report.to_json()["summary"])
-        problems = [f"{o.name}: {o.message}" for o in report.outcomes if o.status != DONE]
+        verdict = (f"Sync incomplete in {result.seconds:.1f} s: {result.done} done, {result.failed} failed, "
+                   f"{result.skipped} skipped. Start it again to finish: what is done is not repeated.")
+        write(job_id, OUTPUT, verdict, value=summary)
+        problems = [f"{o.name}: {o.message}" for o in result.report.outcomes if o.status != DONE]
         if plan.errored:
             problems.append(catalog_errors(plan))
         return FAILED, verdict + (" Not done: " + "; ".join(problems) if problems else "")

@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service"))
 
 from service_support import Server, make_config  # noqa: E402
 
-from rjsync.commands.sync import default_opener  # noqa: E402
 from rjsync.service import create_app  # noqa: E402
+from rjsync.sync import default_opener  # noqa: E402
 
 RATE, SECONDS, CLIENTS = 200, 5.0, 8
 IMPORT_S, WRITE_S = 1.2, 2.5  # as measured against the ARM emulator (tests/benchmarks/bench_sync.py)

@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 from service_support import TOKEN, Server, make_config
 
-from rjsync.commands.sync import default_opener
 from rjsync.service import create_app
 from rjsync.service.store import RESTARTED, RUNNING, Store
+from rjsync.sync import default_opener
 
 
 def wait_done(client: httpx.Client, job_id: str, timeout: float = 60) -> str:

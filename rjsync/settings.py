@@ -1,0 +1,121 @@
+"""What one sync is asked to do: source, target, policy, Azure options and concurrency.
+
+A ``SyncSettings`` comes from a manifest (``rjsync.manifest``), from the command line's
+``--source``/``--target`` flags, or from both (flags given explicitly override the manifest:
+``settings_from``). The pipeline (``rjsync.sync``) takes it as it is.
+
+The concurrency contract, the same for ``rjsync plan|apply``, a fleet and the sync service:
+
+- ``--concurrency N`` (``concurrency``, default 8) is the number of requests to the account
+  in flight at once (Resource Manager calls; for Azure also the limit of the SDK client).
+- Runbook writes under way at once are ``WRITES_PER_REQUEST`` x N (default 32): a write
+  spends most of its time waiting for the service's two long-running operations (draft
+  upload, publish) between its requests, and a wait holds no request slot. Module imports
+  all start at once; the account paces them to the service's 5 per 30 s.
+- Content reads while planning and deletions run N at once (one request each).
+- Resource Manager's request budgets (200 writes, then 10 per s, per subscription) are kept by
+  the account's pacing whatever N is, so a larger N never makes the service refuse requests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from rjsync.engine.policy import Policy
+from rjsync.errors import RjsyncError
+
+#: Requests to the account in flight at once (``--concurrency``).
+DEFAULT_CONCURRENCY = 8
+
+#: Runbook writes under way per request in flight (see the module docstring).
+WRITES_PER_REQUEST = 4
+
+#: Accounts planned or applied at once by a fleet (``--accounts-at-once``) and by the sync
+#: service (``accounts_at_once``); each account still runs its own ``concurrency``.
+DEFAULT_ACCOUNTS_AT_ONCE = 4
+
+
+def writes_at_once(concurrency: int) -> int:
+    """Runbook writes under way at once for ``--concurrency`` ``concurrency``."""
+    return WRITES_PER_REQUEST * max(1, concurrency)
+
+
+@dataclass(frozen=True)
+class AzureOptions:
+    """How to reach an Azure target: identity (``auth``, ``client_id``) and cloud."""
+
+    auth: str = "default"
+    client_id: str | None = None
+    cloud: str = "public"
+    arm_endpoint: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Where runbooks come from: a folder or git repository (URL or path), and a ref."""
+
+    location: str
+    ref: str | None = None
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    """Everything one sync needs: what a manifest file holds, or the flags that replace it."""
+
+    source: SourceSpec
+    target: str
+    policy: Policy = field(default_factory=Policy)
+    azure: AzureOptions = field(default_factory=AzureOptions)
+    concurrency: int = DEFAULT_CONCURRENCY
+    name: str | None = None  # the manifest's name (its file stem), for messages and fleets
+    manifest: str | None = None  # the manifest file it came from
+
+
+def settings_from(
+    *,
+    manifest: str | None,
+    source: str | None,
+    ref: str | None,
+    target: str | None,
+    policy: Mapping[str, Any] | None = None,
+    azure: Mapping[str, Any] | None = None,
+    concurrency: int | None = None,
+) -> SyncSettings:
+    """A manifest, or --source/--target; flags given explicitly override the manifest."""
+    if manifest:
+        if source or target:
+            raise RjsyncError("Give either --manifest or --source and --target, not both.")
+        from rjsync.manifest import load_manifest
+
+        return override(load_manifest(manifest), ref=ref, policy=policy, azure=azure, concurrency=concurrency)
+    if not source or not target:
+        missing = " and ".join(o for o, v in (("--source", source), ("--target", target)) if not v)
+        raise RjsyncError(
+            f"Missing {missing}: give --manifest FILE, or --source SOURCE and --target TARGET "
+            "(local:PATH or an automation account's ARM id).")
+    settings = SyncSettings(source=SourceSpec(source, ref), target=target)
+    return override(settings, policy=policy, azure=azure, concurrency=concurrency)
+
+
+def override(
+    settings: SyncSettings,
+    *,
+    ref: str | None = None,
+    policy: Mapping[str, Any] | None = None,
+    azure: Mapping[str, Any] | None = None,
+    concurrency: int | None = None,
+) -> SyncSettings:
+    """``settings`` with the values given (not None) in place of the manifest's."""
+    policy = {k: v for k, v in (policy or {}).items() if v is not None}
+    azure = {k: v for k, v in (azure or {}).items() if v is not None}
+    if ref:
+        settings = dataclasses.replace(settings, source=dataclasses.replace(settings.source, ref=ref))
+    if policy:
+        settings = dataclasses.replace(settings, policy=dataclasses.replace(settings.policy, **policy))
+    if azure:
+        settings = dataclasses.replace(settings, azure=dataclasses.replace(settings.azure, **azure))
+    if concurrency is not None:
+        settings = dataclasses.replace(settings, concurrency=concurrency)
+    return settings

@@ -1,0 +1,283 @@
+"""The sync pipeline: settings -> source -> catalog -> snapshot -> plan -> apply.
+
+Every entry point runs a sync through this module: ``rjsync plan|apply`` (the CLI's commands),
+a fleet of accounts (``rjsync.fleet``), the sync service (``rjsync.service``) and the sync
+benchmark. It prints nothing: apply reports through ``ApplyEvents`` callbacks, and the caller
+decides how to show them (a progress bar, prefixed log lines, a job's streams).
+
+- ``prepare(settings)`` reads the source and the account and plans. The ``Prepared`` it
+  returns holds the account open for ``apply``; use it in a ``with`` block, which closes it.
+- ``prepare_saved(path, ...)`` does the same for a plan saved with ``rjsync plan --out``, and
+  refuses it as stale when the source or the account changed since.
+- ``apply(prepared, events=...)`` carries the plan out with the concurrency of
+  ``rjsync.settings`` (N requests in flight, ``WRITES_PER_REQUEST`` x N runbook writes), hands
+  the account's notes about waits the service imposes to ``events.note``, and returns an
+  ``ApplyResult`` that says whether the sync is complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from rjsync.accounts import open_account
+from rjsync.accounts.base import Account, Snapshot
+from rjsync.catalog.build import build_catalog
+from rjsync.catalog.model import Catalog
+from rjsync.engine import render
+from rjsync.engine.apply import DONE, FAILED, SKIPPED, ApplyReport, Outcome, apply_plan
+from rjsync.engine.plan import (
+    FORMAT_VERSION,
+    Plan,
+    already_applied,
+    catalog_fingerprint,
+    content_needed,
+    plan_sync,
+    snapshot_fingerprint,
+    snapshot_scope,
+)
+from rjsync.engine.policy import Policy
+from rjsync.errors import PlanError, RjsyncError
+from rjsync.files import atomic_write
+from rjsync.settings import AzureOptions, SourceSpec, SyncSettings, writes_at_once
+from rjsync.source import Checkout, open_source
+
+AccountOpener = Callable[[SyncSettings], Account]
+
+
+def default_opener(settings: SyncSettings) -> Account:
+    """The account ``settings.target`` names, with ``settings.concurrency`` requests in flight."""
+    from rjsync.accounts.azure import AzureSettings
+
+    az: AzureOptions = settings.azure
+    return open_account(settings.target, owned_prefix=settings.policy.prefix, auth=az.auth,
+                        client_id=az.client_id, cloud=az.cloud, arm_endpoint=az.arm_endpoint,
+                        settings=AzureSettings(max_concurrent_requests=settings.concurrency))
+
+
+# -- plan ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    """Everything read for one plan, and the account kept open for apply (``with`` closes it)."""
+
+    settings: SyncSettings
+    checkout: Checkout
+    catalog: Catalog
+    account: Account
+    snapshot: Snapshot
+    plan: Plan
+
+    @property
+    def files(self) -> dict[str, bytes]:
+        return {f.path: f.data for f in self.checkout.files}
+
+    def close(self) -> None:
+        self.account.close()
+
+    def __enter__(self) -> Prepared:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_source(spec: SourceSpec, policy: Policy) -> tuple[Checkout, Catalog]:
+    checkout = open_source(spec.location, spec.ref)
+    return checkout, catalog_of(checkout, policy)
+
+
+def catalog_of(checkout: Checkout, policy: Policy) -> Catalog:
+    """The catalog of a checkout as ``policy`` sees it (its contexts and prefix)."""
+    return build_catalog(checkout.info, checkout.files, contexts=policy.contexts, prefix=policy.prefix,
+                         diagnostics=checkout.diagnostics)
+
+
+def read_contents(account: Account, names: list[str], concurrency: int) -> dict[str, bytes | None]:
+    """Published content of ``names``, read ``concurrency`` at a time."""
+    if not names:
+        return {}
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(names)))) as pool:
+        return dict(zip(names, pool.map(account.read_content, names), strict=False))
+
+
+def plan_against(account: Account, catalog: Catalog, policy: Policy, concurrency: int) -> tuple[Snapshot, Plan]:
+    """Snapshot ``account`` and plan ``catalog`` against it (reading the contents it needs)."""
+    snapshot = account.snapshot(snapshot_scope(policy))
+    contents = read_contents(account, content_needed(catalog, snapshot, policy), concurrency)
+    return snapshot, plan_sync(catalog, snapshot, policy, target=account.target, contents=contents)
+
+
+def prepare(settings: SyncSettings, *, opener: AccountOpener = default_opener,
+            checkout: tuple[Checkout, Catalog] | None = None) -> Prepared:
+    """Read source (unless ``checkout`` gives it, read already) and account, and plan."""
+    source, catalog = checkout or read_source(settings.source, settings.policy)
+    account = opener(settings)
+    try:
+        snapshot, plan = plan_against(account, catalog, settings.policy, settings.concurrency)
+    except BaseException:
+        account.close()
+        raise
+    return Prepared(settings, source, catalog, account, snapshot, plan)
+
+
+def catalog_errors(plan: Plan) -> str:
+    """Why an errored plan's sync is not complete, as a sentence (without "Error: ")."""
+    count = sum(1 for d in plan.diagnostics if d.severity == "error")
+    return (f"the catalog has {count} error{'s' if count != 1 else ''} (see Diagnostics): those runbooks "
+            "are left as they are and nothing is deleted until they are fixed.")
+
+
+# -- saved plans -----------------------------------------------------------------------------------
+
+
+def save_plan(plan: Plan, path: str) -> None:
+    """Write the plan document atomically (a reader never sees half of it)."""
+    try:
+        atomic_write(Path(path), render.to_json(plan.to_json()).encode("utf-8"))
+    except OSError as err:
+        raise RjsyncError(f"Cannot write the plan to {path}: {err.strerror or err}.") from err
+
+
+def load_plan(path: str) -> Plan:
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PlanError(f"The plan file {path} does not exist.") from None
+    except (OSError, ValueError) as err:
+        raise PlanError(f"Cannot read the plan file {path}: {err}.") from None
+    if not isinstance(doc, dict) or "format_version" not in doc:
+        raise PlanError(f"{path} is not an rjsync plan (no format_version); make one with rjsync plan --out.")
+    if doc["format_version"] != FORMAT_VERSION:
+        raise PlanError(f"{path} is a plan of format version {doc['format_version']}; this rjsync applies "
+                        f"version {FORMAT_VERSION}. Plan again with this version.")
+    try:
+        return Plan.from_json(doc)
+    except (KeyError, TypeError, ValueError) as err:
+        raise PlanError(f"{path} is not a valid rjsync plan ({type(err).__name__}: {err}).") from None
+
+
+def prepare_saved(path: str, *, azure: AzureOptions, concurrency: int,
+                  opener: AccountOpener = default_opener) -> Prepared:
+    """Re-read source and account for a saved plan and refuse it when either changed since."""
+    plan = load_plan(path)
+    source = plan.source
+    ref = source.get("commit") if source.get("kind") == "git" else None
+    settings = SyncSettings(source=SourceSpec(source["location"], ref or source.get("ref")), target=plan.target,
+                            policy=plan.policy, azure=azure, concurrency=concurrency)
+    checkout, catalog = read_source(settings.source, plan.policy)
+    if catalog_fingerprint(catalog) != plan.fingerprints.get("catalog"):
+        raise PlanError(f"The plan is stale: the source {source['location']} changed since {path} was made. "
+                        "Plan again.")
+    account = opener(settings)
+    try:
+        snapshot = account.snapshot(snapshot_scope(plan.policy))
+        if snapshot_fingerprint(snapshot) != plan.fingerprints.get("snapshot"):
+            hint = (" Every change in it is already in the account: was it applied before?"
+                    if already_applied(plan, snapshot) else "")
+            raise PlanError(f"The plan is stale: the account {plan.target} changed since {path} was made."
+                            f"{hint} Plan again.")
+    except BaseException:
+        account.close()
+        raise
+    return Prepared(settings, checkout, catalog, account, snapshot, plan)
+
+
+# -- apply -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApplyEvents:
+    """What apply reports while it runs; every callback may be called from worker threads.
+
+    - ``start(kind, action, name)``: a step begins;
+    - ``outcome(outcome)``: a step ended (done, failed or skipped, with its message);
+    - ``note(text)``: the service makes the sync wait (its import window, throttling).
+    """
+
+    start: Callable[[str, str, str], None] | None = None
+    outcome: Callable[[Outcome], None] | None = None
+    note: Callable[[str], None] | None = None
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What one apply did. ``ok``: every change done and the catalog without errors."""
+
+    plan: Plan
+    report: ApplyReport
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.report.ok and not self.plan.errored
+
+    @property
+    def done(self) -> int:
+        return self.report.count(DONE)
+
+    @property
+    def failed(self) -> int:
+        return self.report.count(FAILED)
+
+    @property
+    def skipped(self) -> int:
+        return self.report.count(SKIPPED)
+
+    @property
+    def problems(self) -> list[Outcome]:
+        """The changes not done, by kind and name."""
+        return sorted((o for o in self.report.outcomes if o.status != DONE), key=lambda o: (o.kind, o.name.lower()))
+
+    def counts(self) -> dict[str, int]:
+        return {"done": self.done, "failed": self.failed, "skipped": self.skipped}
+
+
+def apply(prepared: Prepared, *, max_deletions: int | None = None,
+          events: ApplyEvents | None = None) -> ApplyResult:
+    """Carry out ``prepared.plan`` on ``prepared.account`` (``max_deletions`` overrides the
+    plan's limit). Runbook writes proceed ``writes_at_once(settings.concurrency)`` at once."""
+    events = events or ApplyEvents()
+    started = time.monotonic()
+    with notes_to(events.note, prepared.account.target):
+        report = apply_plan(prepared.plan, prepared.account, prepared.files,
+                            concurrency=writes_at_once(prepared.settings.concurrency),
+                            max_deletions=max_deletions, on_start=events.start, on_outcome=events.outcome)
+    return ApplyResult(prepared.plan, report, time.monotonic() - started)
+
+
+class _Notes(logging.Handler):
+    """Hands the account code's notes about one target to ``note``."""
+
+    def __init__(self, note: Callable[[str], None], target: str):
+        super().__init__(logging.INFO)
+        self.note, self.target = note, target
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "target", None) == self.target:
+            self.note(record.getMessage())
+
+
+@contextlib.contextmanager
+def notes_to(note: Callable[[str], None] | None, target: str):
+    """While applying to ``target``, hand the notes the account code logs about it (waits for
+    the service's import window, throttling) to ``note``. A fleet's accounts each get their own."""
+    if note is None:
+        yield
+        return
+    logger = logging.getLogger("rjsync.accounts")
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    handler = _Notes(note, target)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
