@@ -7,9 +7,7 @@ refused when stale; the deletion guard; customer runbooks never written.
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import os
 import re
 import shutil
@@ -19,9 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from rjsync.cli import cli
-from rjsync.commands.sync import Progress
 from rjsync.engine.render import MARKDOWN_MARKER
-from rjsync.sync import notes_to
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "runbooks"
 CUSTOMER = "user_general_my-runbook"
@@ -622,18 +618,3 @@ def test_plan_module_imported_without_a_version_is_not_a_major_upgrade(src, acco
     assert "  +   rjgit-group_teams_add-channel  new in the source: group/teams/add-channel.ps1" in \
         result.stdout.splitlines()
     assert "major-version upgrade" not in result.stdout, result.stdout
-
-
-def test_apply_progress_prints_the_notes_about_its_own_account_between_the_steps():
-    """Waits the service imposes (the import window, throttling) are logged by the account code;
-    apply prints those about its own account, in a fleet each account its own."""
-    stream = io.StringIO()
-    progress = Progress(3, stream)
-    log = logging.getLogger("rjsync.accounts.azure")
-
-    with notes_to(progress.note, "/subscriptions/s/aa-one"):
-        log.info("Az.Storage waits %.0f s to be imported", 23.4, extra={"target": "/subscriptions/s/aa-one"})
-        log.info("another account's wait", extra={"target": "/subscriptions/s/aa-two"})
-    log.info("after the apply", extra={"target": "/subscriptions/s/aa-one"})
-
-    assert stream.getvalue() == "note: Az.Storage waits 23 s to be imported\n"

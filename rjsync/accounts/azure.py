@@ -444,7 +444,8 @@ class AzureAccount:
         except ResourceNotFoundError:
             return None  # no such runbook, or never published
 
-    def write_runbook(self, spec: RunbookWrite) -> LiveRunbook:
+    def write_runbook(self, spec: RunbookWrite, *,
+                      before_publish: Callable[[], None] | None = None) -> LiveRunbook:
         check_write(spec, self.owned_prefix)
         location = self._account_location()
         c, rg, acc, name = self._client, self._rg, self._name, spec.name
@@ -467,6 +468,8 @@ class AzureAccount:
             c.runbook_draft.begin_replace_content(
                 rg, acc, name, spec.content, content_type="text/powershell"
             ).result()
+        if before_publish is not None:
+            before_publish()
         with self._errors(f"publishing runbook '{name}'"):
             c.runbook.begin_publish(rg, acc, name, retry_on_methods=_IDEMPOTENT).result()
         if spec.receipt:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Mapping, Protocol, runtime_checkable
+from typing import Callable, Mapping, Protocol, runtime_checkable
 
 from rjsync.errors import AccountError, OwnershipError
 from rjsync.versions import version_key  # noqa: F401  (re-exported for the adapters)
@@ -173,8 +173,11 @@ class Account(Protocol):
     def read_content(self, name: str) -> bytes | None:
         """The published content of runbook ``name`` verbatim, or None if it has none."""
 
-    def write_runbook(self, spec: RunbookWrite) -> LiveRunbook:
-        """Create or update, upload the content, publish, then write the receipt tags."""
+    def write_runbook(self, spec: RunbookWrite, *,
+                      before_publish: Callable[[], None] | None = None) -> LiveRunbook:
+        """Create or update, upload the content, publish, then write the receipt tags.
+        ``before_publish`` is called once the content is uploaded, right before it is published
+        (apply waits there for the imports of the modules a new runbook requires)."""
 
     def write_properties(self, spec: RunbookWrite) -> LiveRunbook | None:
         """Write the runtime environment, description, tags and receipt of an existing runbook

@@ -23,6 +23,7 @@ import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from filelock import FileLock, Timeout
 
@@ -98,8 +99,11 @@ class LocalAccount:
             script = self._find_script(name)
             return script.read_bytes() if script else None
 
-    def write_runbook(self, spec: RunbookWrite) -> LiveRunbook:
+    def write_runbook(self, spec: RunbookWrite, *,
+                      before_publish: Callable[[], None] | None = None) -> LiveRunbook:
         check_write(spec, self.owned_prefix)
+        if before_publish is not None:  # a file is written whole: nothing is staged before it
+            before_publish()
         with self._locked():
             state = self._read_modules()
             if spec.runtime_environment is not None:

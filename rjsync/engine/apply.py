@@ -4,8 +4,9 @@ Order: the runtime environment (when missing); modules, all at once (each awaite
 provisioned; the account paces their starts and imports dependencies first, once); creates,
 updates and replaces with bounded concurrency, each runbook waiting for the imports of the
 modules it requires (so none is published before its modules, while runbooks that need nothing
-new do not wait); deletions last. One failed change does not stop the others; every change ends with an ``Outcome`` that
-says what happened and why.
+new do not wait; a new runbook is created and uploaded meanwhile and waits only to be
+published); deletions last. One failed change does not stop the others; every change ends with
+an ``Outcome`` that says what happened and why.
 
 An update that changes no content (adoption, a refreshed receipt, a new description or runtime
 environment) is one properties write, once the account confirmed that its published content is
@@ -157,16 +158,27 @@ def apply_plan(
     def import_all() -> None:
         _run_all(import_one, modules, len(modules))
 
-    def write(change: Change) -> None:
+    def modules_of(change: Change) -> None:
+        """Wait for the imports of the modules ``change`` requires."""
         for module in change.requires:
             event = imported.get(module.lower())
             if event is not None:
                 event.wait()
+
+    def write(change: Change) -> None:
+        # A new runbook is created and its content uploaded while its modules import, and
+        # waits for them only before it is published: an interrupted apply leaves a runbook
+        # without published content, which the next plan writes again. A runbook the account
+        # has waits before anything is written (its draft would read as edited in the portal).
+        early = change.action == CREATE and any(m.lower() in imported for m in change.requires)
+        if not early:
+            modules_of(change)
         started(change.kind, change.action, change.name)
         if environment_failed and change.after.get("runtime_environment"):
             record(_outcome(change, SKIPPED, f"not written: {environment_failed}"))
             return
-        outcome = _write(account, change, files, plan.source.get("commit"))
+        outcome = _write(account, change, files, plan.source.get("commit"),
+                         before_publish=(lambda: modules_of(change)) if early else None)
         missing = sorted(m for m in change.requires if m in failed_modules)
         if missing and outcome.status == DONE:
             outcome = dataclasses.replace(outcome, message=outcome.message + (
@@ -229,7 +241,8 @@ def _import(account: Account, change: Change, planned: Mapping[str, str]) -> Out
     return _outcome(change, DONE, f"{live.name} {live.version or ''} {live.provisioning_state.lower()}".replace("  ", " "))
 
 
-def _write(account: Account, change: Change, files: Mapping[str, bytes], commit: str | None) -> Outcome:
+def _write(account: Account, change: Change, files: Mapping[str, bytes], commit: str | None,
+           before_publish: Callable[[], None] | None = None) -> Outcome:
     after = change.after or {}
     content = files.get(after.get("path", ""))
     if content is None:
@@ -253,7 +266,7 @@ def _write(account: Account, change: Change, files: Mapping[str, bytes], commit:
             return _outcome(change, DONE, "updated in place (content already current, not published again)")
         if change.action == REPLACE:
             account.delete_runbook(change.name)
-        account.write_runbook(spec)
+        account.write_runbook(spec, before_publish=before_publish)
     except RjsyncError as err:
         return _outcome(change, FAILED, err.message)
     verb = {CREATE: "created", REPLACE: "replaced"}.get(change.action, "updated")

@@ -49,9 +49,9 @@ class AzureLikeAccount:
         time.sleep(IMPORT_S)
         return self.inner.import_module(spec)
 
-    def write_runbook(self, spec):
+    def write_runbook(self, spec, **options):
         time.sleep(WRITE_S)
-        return self.inner.write_runbook(spec)
+        return self.inner.write_runbook(spec, **options)
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -237,10 +238,10 @@ def test_apply_one_failure_does_not_stop_the_others(account):
         def __getattr__(self, name):
             return getattr(self.inner, name)
 
-        def write_runbook(self, spec: RunbookWrite):
+        def write_runbook(self, spec: RunbookWrite, **options):
             if spec.name == "rjgit-org_general_list-guests":
                 raise AccountError("Azure refused creating or updating runbook 'x' (HTTP 500).")
-            return self.inner.write_runbook(spec)
+            return self.inner.write_runbook(spec, **options)
 
     plan, report = sync(Flaky(account), FILES)
 
@@ -306,7 +307,7 @@ class RecordingAccount:
     def read_content(self, name):
         return b"content of " + name.encode()
 
-    def write_runbook(self, spec):
+    def write_runbook(self, spec, **options):
         self.touched.append(spec.name)
 
     def write_properties(self, spec):
@@ -488,11 +489,14 @@ def test_apply_writes_a_runbook_only_after_its_modules_and_others_without_waitin
             events.append(f"import {spec.name} done")
             return self.inner.import_module(spec)
 
-        def write_runbook(self, spec):
-            events.append(f"write {spec.name}")
-            if spec.name == "rjgit-user_general_set-usage-location":
-                release.set()  # the import finishes only after the module-free runbook is written
-            return self.inner.write_runbook(spec)
+        def write_runbook(self, spec, before_publish=None):
+            def write():  # the directory account writes a runbook whole, right after this
+                if before_publish is not None:
+                    before_publish()
+                events.append(f"write {spec.name}")
+                if spec.name == "rjgit-user_general_set-usage-location":
+                    release.set()  # the import finishes only after the module-free runbook is written
+            return self.inner.write_runbook(spec, before_publish=write)
 
     files = {"user/general/set-usage-location.ps1": FILES["user/general/set-usage-location.ps1"],
              "org/general/list-guests.ps1": FILES["org/general/list-guests.ps1"]}
@@ -531,3 +535,23 @@ def test_sync_under_a_tight_write_budget_finishes_every_write_without_running_in
                     if r.method in ("PUT", "PATCH", "POST") and r.status != 429)
     assert len(writes) >= 4 * len(files)
     assert writes[-1] - writes[0] >= (len(writes) - WRITE_BUDGET[0]) / WRITE_BUDGET[1] * 0.9  # the bucket's pace
+
+
+def test_apply_uploads_a_new_runbook_while_its_module_imports_and_publishes_it_only_after(arm, gallery, open_azure):
+    """The import of a module takes minutes on Azure (here ~0.4 s): a new runbook that needs it
+    is created and its content uploaded meanwhile, and published only once the import succeeded."""
+    gallery.add("RJ.Slow", "1.0.0")
+    files = {"org/general/use-slow.ps1": script("Uses RJ.Slow.", requires="RJ.Slow")}
+    account = open_azure(provisioning_poll_interval=0.1)  # an import: 3 steps x 0.1 s
+
+    _, report = sync(account, files)
+
+    assert report.ok, report.outcomes
+    requests = arm.server.requests()
+
+    def first(method: str, pattern: str) -> float:
+        return min(r.time for r in requests if r.method == method and re.search(pattern, r.path))
+
+    imported = max(r.time for r in requests if r.method == "GET" and r.path.endswith("/packages/RJ.Slow"))
+    assert first("PUT", r"/runbooks/rjgit-org_general_use-slow/draft/content$") < imported
+    assert first("POST", r"/runbooks/rjgit-org_general_use-slow/publish$") > imported

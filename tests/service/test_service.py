@@ -157,10 +157,10 @@ def test_service_job_streams_carry_the_account_notes_about_waits(serve):
         account = default_opener(settings)
         write = account.write_runbook
 
-        def write_noting_a_wait(spec):
+        def write_noting_a_wait(spec, **options):
             logging.getLogger("rjsync.accounts.azure").info(
                 "%s waits 1 s", spec.name, extra={"target": account.target})
-            return write(spec)
+            return write(spec, **options)
 
         account.write_runbook = write_noting_a_wait
         return account
