@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import click
 
+from rjsync.accounts.targets import parse_target
 from rjsync.catalog.model import Catalog
 from rjsync.commands.sync import (
     AccountOpener,
@@ -142,9 +143,7 @@ def fleet_from(folder: str, *, source: str | None, ref: str | None, target: str 
 
 
 def _account_key(target: str) -> str:
-    if target.lower().startswith("local:"):
-        return "local:" + os.path.normcase(os.path.realpath(target[len("local:"):]))
-    return target.strip().rstrip("/").lower()  # ARM ids are case-insensitive
+    return parse_target(target).key
 
 
 # -- one read per source ---------------------------------------------------------------------------
