@@ -9,7 +9,6 @@ opens the Azure Automation account through Resource Manager. Both implement
 from __future__ import annotations
 
 from rjsync.accounts.base import (
-    OWNED_PREFIX,
     RJ_RUNTIME_ENVIRONMENT,
     Account,
     LiveModule,
@@ -20,9 +19,9 @@ from rjsync.accounts.base import (
     Snapshot,
 )
 from rjsync.accounts.targets import ArmId, LocalTarget, Target, parse_target
+from rjsync.catalog.naming import OWNED_PREFIX
 
 __all__ = [
-    "OWNED_PREFIX",
     "RJ_RUNTIME_ENVIRONMENT",
     "Account",
     "LiveModule",

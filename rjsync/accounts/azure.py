@@ -49,7 +49,6 @@ from azure.mgmt.automation import AutomationClient
 
 from rjsync.accounts.base import (
     FAILED,
-    OWNED_PREFIX,
     RJ_RUNTIME_ENVIRONMENT,
     SUCCEEDED,
     LiveModule,
@@ -76,6 +75,7 @@ from rjsync.accounts.pacing import (
     RequestLimit,
     request_budgets,
 )
+from rjsync.catalog.naming import OWNED_PREFIX
 from rjsync.catalog.text import normalized_sha256
 from rjsync.errors import AccountError
 
