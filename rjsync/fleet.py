@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from rjsync.accounts.targets import parse_target
 from rjsync.catalog.model import Catalog
 from rjsync.engine import render
 from rjsync.engine.plan import Plan
@@ -137,9 +138,7 @@ def fleet_from(folder: str, *, source: str | None, ref: str | None, target: str 
 
 
 def _account_key(target: str) -> str:
-    if target.lower().startswith("local:"):
-        return "local:" + os.path.normcase(os.path.realpath(target[len("local:"):]))
-    return target.strip().rstrip("/").lower()  # ARM ids are case-insensitive
+    return parse_target(target).key
 
 
 # -- one read per source ---------------------------------------------------------------------------

@@ -37,9 +37,9 @@ from typing import Any, Callable
 
 import yaml
 
-from rjsync.accounts import ARM_ID_FORM, parse_arm_id
 from rjsync.accounts.base import check_environment_name
 from rjsync.accounts.credentials import AUTH_KINDS, CLOUDS
+from rjsync.accounts.targets import ARM_ID_FORM, LocalTarget, TargetError, parse_target
 from rjsync.engine.policy import CLASSIC, Policy
 from rjsync.errors import AccountError, ManifestError, SourceError
 from rjsync.settings import DEFAULT_CONCURRENCY, AzureOptions, SourceSpec, SyncSettings
@@ -357,19 +357,18 @@ def _path(reader: _Reader, node: yaml.Node, key: str) -> str:
 
 def _target(reader: _Reader, node: yaml.Node, key: str) -> str:
     value = _text()(reader, node, key).strip()
-    if value.lower().startswith("local:"):
-        folder = value[len("local:"):]
-        if not folder.strip():
-            raise reader.fail(node, key, "'local:' names no folder; use local:PATH, e.g. "
-                                         "local:./account")
-        return "local:" + reader.resolve(node, folder)
-    if not value.startswith("/") and "://" not in value:  # a URL gets parse_arm_id's hint
-        raise reader.fail(node, key, f"expected local:PATH for a directory account or an "
-                                     f"automation account's ARM id ({ARM_ID_FORM}), got {value!r}")
     try:
-        parse_arm_id(value)
-    except AccountError as err:
+        target = parse_target(value)
+    except TargetError as err:
+        if err.problem == "no folder":
+            raise reader.fail(node, key, "'local:' names no folder; use local:PATH, e.g. "
+                                         "local:./account") from None
+        if err.problem == "unknown":
+            raise reader.fail(node, key, f"expected local:PATH for a directory account or an "
+                                         f"automation account's ARM id ({ARM_ID_FORM}), got {value!r}") from None
         raise reader.fail(node, key, err.message.rstrip(".")) from None
+    if isinstance(target, LocalTarget):
+        return "local:" + reader.resolve(node, target.path)
     return value
 
 

@@ -1,4 +1,4 @@
-"""Automation accounts: open one from a target string.
+"""Automation accounts: open one from a target (``rjsync.accounts.targets``).
 
 ``local:PATH`` opens a directory account; an ARM id
 ``/subscriptions/S/resourceGroups/G/providers/Microsoft.Automation/automationAccounts/A``
@@ -8,12 +8,7 @@ opens the Azure Automation account through Resource Manager. Both implement
 
 from __future__ import annotations
 
-import re
-import uuid
-from dataclasses import dataclass
-
 from rjsync.accounts.base import (
-    OWNED_PREFIX,
     RJ_RUNTIME_ENVIRONMENT,
     Account,
     LiveModule,
@@ -23,13 +18,12 @@ from rjsync.accounts.base import (
     RunbookWrite,
     Snapshot,
 )
-from rjsync.errors import AccountError
+from rjsync.accounts.targets import ArmId, LocalTarget, Target, parse_target
+from rjsync.catalog.naming import OWNED_PREFIX
 
 __all__ = [
-    "OWNED_PREFIX",
     "RJ_RUNTIME_ENVIRONMENT",
     "Account",
-    "ArmId",
     "LiveModule",
     "LiveRunbook",
     "LiveRuntimeEnvironment",
@@ -37,75 +31,11 @@ __all__ = [
     "RunbookWrite",
     "Snapshot",
     "open_account",
-    "parse_arm_id",
 ]
-
-ARM_ID_FORM = (
-    "/subscriptions/<subscription-id>/resourceGroups/<group>/providers/"
-    "Microsoft.Automation/automationAccounts/<account>"
-)
-
-_GROUP = re.compile(r"^[-\w.()]{1,90}$")
-_ACCOUNT = re.compile(r"^[A-Za-z][A-Za-z0-9-]{4,48}[A-Za-z0-9]$")
-
-
-@dataclass(frozen=True)
-class ArmId:
-    subscription: str
-    resource_group: str
-    account: str
-
-    def __str__(self) -> str:
-        return (
-            f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
-            f"/providers/Microsoft.Automation/automationAccounts/{self.account}"
-        )
-
-
-def parse_arm_id(target: str) -> ArmId:
-    """Parse an automation account's ARM id, or say exactly what is wrong with it."""
-
-    def bad(why: str) -> AccountError:
-        return AccountError(f"'{target}' is not an automation account's ARM id: {why}. Expected {ARM_ID_FORM}.")
-
-    text = target.strip()
-    if "://" in text:
-        at = text.lower().find("/subscriptions/")
-        hint = "; use the part from /subscriptions/ on" if at >= 0 else ""
-        raise bad(f"it is a URL{hint}")
-    parts = text.strip("/").split("/")
-    expected = ["subscriptions", None, "resourcegroups", None, "providers", "microsoft.automation", "automationaccounts", None]
-    labels = {0: "subscriptions", 2: "resourceGroups", 4: "providers", 5: "Microsoft.Automation", 6: "automationAccounts"}
-    for index, want in enumerate(expected):
-        if index >= len(parts) or not parts[index]:
-            missing = {1: "the subscription id", 3: "the resource group", 7: "the account name"}.get(index)
-            raise bad(f"{missing or repr(labels[index])} is missing")
-        if want is not None and parts[index].lower() != want:
-            if index == 5:
-                raise bad(f"it names a {parts[index]} resource, not Microsoft.Automation")
-            if index == 6:
-                raise bad(f"it names {parts[5]}/{parts[index]}, not an automation account")
-            raise bad(f"expected '{labels[index]}' where it says '{parts[index]}'")
-    if len(parts) > len(expected):
-        extra = "/".join(parts[len(expected):])
-        raise bad(f"remove the trailing '/{extra}'; the id ends with the account name")
-    subscription, group, account = parts[1], parts[3], parts[7]
-    try:
-        uuid.UUID(subscription)
-    except ValueError:
-        raise bad(f"the subscription id '{subscription}' is not a GUID") from None
-    if not _GROUP.match(group) or group.endswith("."):
-        raise bad(f"'{group}' is not a valid resource group name")
-    if not _ACCOUNT.match(account):
-        raise bad(
-            f"'{account}' is not a valid automation account name (6-50 letters, digits and "
-            "hyphens, starting with a letter)"
-        )
-    return ArmId(subscription, group, account)
 
 
 def open_account(
-    target: str,
+    target: str | Target,
     *,
     owned_prefix: str = OWNED_PREFIX,
     auth: str = "default",
@@ -116,7 +46,8 @@ def open_account(
     gallery_url: str | None = None,
     settings=None,
 ) -> Account:
-    """Open the account ``target`` names: ``local:PATH`` or an automation account's ARM id.
+    """Open the account ``target`` names: ``local:PATH`` or an automation account's ARM id, as
+    text (``parse_target`` reads it) or already parsed.
 
     The Azure options: ``auth`` picks the identity (see ``rjsync.accounts.credentials``;
     ``client_id`` selects a user-assigned managed identity), ``cloud`` (public, china,
@@ -125,25 +56,11 @@ def open_account(
     ``settings`` (``rjsync.accounts.azure.AzureSettings``) polling, pacing and retries.
     Nothing is contacted until the first call.
     """
-    text = (target or "").strip()
-    if not text:
-        raise AccountError(
-            f"No target given: use local:PATH for a directory account, or an automation account's "
-            f"ARM id {ARM_ID_FORM}."
-        )
-    if text.lower().startswith("local:"):
-        path = text[len("local:"):]
-        if not path:
-            raise AccountError("The target 'local:' names no folder: use local:PATH, e.g. local:./account.")
+    parsed = target if isinstance(target, (LocalTarget, ArmId)) else parse_target(target)
+    if isinstance(parsed, LocalTarget):
         from rjsync.accounts.local import LocalAccount
 
-        return LocalAccount(path, owned_prefix=owned_prefix)
-    if not (text.startswith("/") or "://" in text):
-        raise AccountError(
-            f"Unknown target '{target}': use local:PATH for a directory account, or an automation "
-            f"account's ARM id {ARM_ID_FORM}."
-        )
-    arm_id = parse_arm_id(text)
+        return LocalAccount(parsed.path, owned_prefix=owned_prefix)
     from rjsync.accounts.azure import AzureAccount, AzureSettings
     from rjsync.accounts.credentials import make_credential, resolve_cloud
 
@@ -154,7 +71,7 @@ def open_account(
     else:
         label = "custom credential"
     return AzureAccount(
-        arm_id,
+        parsed,
         credential=credential,
         endpoints=endpoints,
         owned_prefix=owned_prefix,

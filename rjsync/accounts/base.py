@@ -19,11 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Mapping, Protocol, runtime_checkable
 
+from rjsync.catalog.naming import OWNED_PREFIX
 from rjsync.errors import AccountError, OwnershipError
 from rjsync.versions import version_key  # noqa: F401  (re-exported for the adapters)
-
-#: Runbooks whose name starts with this prefix (case-insensitive) belong to rjsync.
-OWNED_PREFIX = "rjgit-"
 
 #: The PowerShell 7.4 runtime environment RealmJoin's sync moves its runbooks into.
 RJ_RUNTIME_ENVIRONMENT = "RJ-PowerShell-7.4"

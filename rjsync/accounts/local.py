@@ -29,7 +29,7 @@ from filelock import FileLock, Timeout
 
 from rjsync.accounts.base import (
     BUILTIN_RUNTIME_ENVIRONMENTS,
-    OWNED_PREFIX,
+    RJ_RUNTIME_ENVIRONMENT,
     STATE_PUBLISHED,
     SUCCEEDED,
     LiveModule,
@@ -47,6 +47,7 @@ from rjsync.accounts.base import (
     type_change_error,
     version_key,
 )
+from rjsync.catalog.naming import OWNED_PREFIX
 from rjsync.catalog.text import normalized_sha256
 from rjsync.errors import AccountError
 from rjsync.files import atomic_write
@@ -164,7 +165,7 @@ class LocalAccount:
             script.unlink()
 
     def ensure_runtime_environment(
-        self, name: str = "RJ-PowerShell-7.4", *, language: str = "PowerShell", version: str = "7.4"
+        self, name: str = RJ_RUNTIME_ENVIRONMENT, *, language: str = "PowerShell", version: str = "7.4"
     ) -> LiveRuntimeEnvironment:
         check_environment_name(name)
         with self._locked():

@@ -33,7 +33,7 @@ def build_catalog(
     files: Iterable[SourceFile],
     *,
     contexts: Iterable[str] = naming.DEFAULT_CONTEXTS,
-    prefix: str = naming.DEFAULT_PREFIX,
+    prefix: str = naming.OWNED_PREFIX,
     diagnostics: Iterable[Diagnostic] = (),
 ) -> Catalog:
     """Read every ``<context>/<category>/<name>.ps1`` in ``files`` into a Catalog."""

@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-DEFAULT_PREFIX = "rjgit-"
+#: Runbooks whose name starts with this prefix (case-insensitive) belong to rjsync: the catalog
+#: names every runbook with it, and an account lets rjsync write only those.
+OWNED_PREFIX = "rjgit-"
 DEFAULT_CONTEXTS = ("device", "group", "org", "user")
 MAX_NAME_LENGTH = 63
 SCHEDULED_SUFFIX = "_scheduled"
@@ -49,7 +51,7 @@ def display_name(stem: str) -> str:
     return title_case(stem.replace("-", " ")).strip()
 
 
-def runbook_name(context: str, category: str, stem: str, prefix: str = DEFAULT_PREFIX) -> RunbookName:
+def runbook_name(context: str, category: str, stem: str, prefix: str = OWNED_PREFIX) -> RunbookName:
     """The runbook for the script ``<context>/<category>/<stem>.ps1``."""
     name = f"{prefix}{context}_{category}_{stem}".lower()
     return RunbookName(

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rjsync.accounts.base import OWNED_PREFIX, RJ_RUNTIME_ENVIRONMENT
-from rjsync.catalog.naming import DEFAULT_CONTEXTS
+from rjsync.accounts.base import RJ_RUNTIME_ENVIRONMENT
+from rjsync.catalog.naming import DEFAULT_CONTEXTS, OWNED_PREFIX
 
 #: ``runtime`` value for classic Windows PowerShell 5.1 runbooks (runbook type ``PowerShell``,
 #: no runtime environment, modules imported into the account).

@@ -1,19 +1,18 @@
 """Resource Manager's request budgets (a token bucket per subscription, principal and kind of
 request), with the rates shrunk: the emulator refuses what the bucket cannot pay for (429 +
 Retry-After), and the client's ``RequestBudget`` spends it evenly. A whole sync under a tight
-budget is in ``tests/engine/test_apply.py``. The real SDK talks to the emulator."""
+budget is in ``tests/engine/test_apply.py``, the budget's own tests in ``test_pacing.py``. The
+real SDK talks to the emulator."""
 
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 
 import pytest
 from azure.core.exceptions import HttpResponseError
 
 from fakes.accounts import ARM_ID, GROUP, NAME, SUBSCRIPTION
-from rjsync.accounts.azure import RequestBudget, request_kind
 from rjsync.accounts.base import RunbookWrite
 
 ROOMY = (1000, 1000.0)
@@ -78,76 +77,7 @@ def test_throttling_refills_the_bucket_over_time(client, arm):
     assert arm.account.runbook("rjgit-a").tags == {"n": "3"}
 
 
-def test_request_kind_names_the_budget_each_method_spends():
-    assert [request_kind(m) for m in ("GET", "head", "PUT", "PATCH", "POST", "DELETE")] == [
-        "reads", "reads", "writes", "writes", "writes", "deletes"]
-
-
 # -- the client's budget ---------------------------------------------------------------------------
-
-
-def test_budget_lets_requests_through_until_an_answer_says_how_many_tokens_remain():
-    budget = RequestBudget(1.0)
-    started = time.monotonic()
-    for _ in range(50):
-        budget.acquire()
-    assert time.monotonic() - started < 0.5
-
-
-def test_budget_waits_for_the_refill_once_the_remaining_tokens_are_spent():
-    budget = RequestBudget(20.0)  # a token every 50 ms
-    budget.observe(200, "2", None)
-    started = time.monotonic()
-    for _ in range(2):
-        budget.acquire()
-    assert time.monotonic() - started < 0.04
-    for _ in range(4):
-        budget.acquire()
-    assert time.monotonic() - started >= 4 * 0.05 - 0.01
-
-
-def test_budget_believes_the_lower_count_of_its_own_and_the_answer():
-    budget = RequestBudget(10.0)
-    budget.observe(200, "100", None)
-    budget.observe(200, "1", None)  # someone else spent the bucket
-    budget.acquire()
-    started = time.monotonic()
-    budget.acquire()
-    assert time.monotonic() - started >= 0.09  # the next token, at 10 per s
-
-
-def test_budget_forgets_what_it_knew_after_an_answer_that_says_nothing_of_the_budget():
-    budget = RequestBudget(1.0)
-    budget.observe(200, "0", None)
-    budget.observe(200, None, None)  # a service that does not meter this
-    started = time.monotonic()
-    for _ in range(20):
-        budget.acquire()
-    assert time.monotonic() - started < 0.5
-
-
-def test_budget_closes_until_the_retry_after_of_a_429():
-    budget = RequestBudget(1000.0)
-    budget.observe(200, "50", None)
-    budget.observe(429, "0", "0.3")
-    started = time.monotonic()
-    budget.acquire()
-    assert time.monotonic() - started >= 0.29
-
-
-def test_budget_wakes_every_waiter_in_turn():
-    budget = RequestBudget(50.0)
-    budget.observe(200, "0", None)
-    done: list[float] = []
-    started = time.monotonic()
-    threads = [threading.Thread(target=lambda: (budget.acquire(), done.append(time.monotonic())))
-               for _ in range(5)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(5)
-    assert len(done) == 5
-    assert max(done) - started >= 5 / 50 - 0.01  # one token every 20 ms, no more
 
 
 def test_accounts_of_one_subscription_spend_one_budget(arm, open_azure):
@@ -174,6 +104,6 @@ def test_client_says_when_resource_manager_throttles_and_for_how_long(arm, open_
         account.write_properties(spec)
         account.write_properties(dataclasses.replace(spec, name="rjgit-b"))
 
-    notes = [(r.getMessage(), r.target) for r in caplog.records if r.name == "rjsync.accounts.azure"]
+    notes = [(r.getMessage(), r.target) for r in caplog.records if r.name == "rjsync.accounts.pacing"]
     assert notes == [("Resource Manager throttles this subscription's writes (429): waiting 2 s", account.target)]
     assert arm.account.runbook("rjgit-b").tags["rjsync.sha256"] == "0" * 64  # then it went through

@@ -214,6 +214,6 @@ def test_client_says_which_import_waits_for_the_window_and_how_long(open_azure, 
         for name in names:
             account.import_module(ModuleImport(name, "1.0.0"))
 
-    notes = [(r.getMessage(), r.target) for r in caplog.records if r.name == "rjsync.accounts.azure"]
+    notes = [(r.getMessage(), r.target) for r in caplog.records if r.name == "rjsync.accounts.pacing"]
     assert notes == [(f"{names[LIMIT]} waits 1 s to be imported: the service starts at most {LIMIT} "
                       f"module imports per {WINDOW:g} s", account.target)]

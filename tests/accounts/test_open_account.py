@@ -12,14 +12,13 @@ from azure.identity import (
     ManagedIdentityCredential,
     WorkloadIdentityCredential,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 from fakes.accounts import ARM_ID, GROUP, NAME, SUBSCRIPTION
-from rjsync.accounts import ArmId, open_account, parse_arm_id
+from rjsync.accounts import open_account
 from rjsync.accounts.azure import AzureAccount
 from rjsync.accounts.credentials import make_credential, resolve_cloud
 from rjsync.accounts.local import LocalAccount
+from rjsync.accounts.targets import ArmId, LocalTarget
 from rjsync.errors import AccountError
 
 FORM = ("/subscriptions/<subscription-id>/resourceGroups/<group>/providers/"
@@ -48,6 +47,14 @@ def test_open_account_arm_id_opens_an_azure_account_without_contacting_it():
     assert isinstance(account, AzureAccount)
     assert (account.arm_id.subscription, account.arm_id.resource_group, account.arm_id.account) == (SUB, GROUP, NAME)
     assert account.target == ARM_ID
+
+
+def test_open_account_takes_a_target_already_parsed(tmp_path):
+    local = open_account(LocalTarget(f"{tmp_path}/acc"))
+    azure = open_account(ArmId(SUB, GROUP, NAME), auth="cli")
+
+    assert isinstance(local, LocalAccount) and local.path == tmp_path / "acc"
+    assert isinstance(azure, AzureAccount) and azure.target == ARM_ID
 
 
 @pytest.mark.parametrize("target, message", [
@@ -89,12 +96,6 @@ def test_open_account_bad_arm_id_says_what_is_wrong(arm_id, why):
         open_account(arm_id)
 
     assert str(caught.value) == f"'{arm_id}' is not an automation account's ARM id: {why}. Expected {FORM}."
-
-
-def test_parse_arm_id_accepts_any_casing_and_a_trailing_slash():
-    parsed = parse_arm_id(ARM_ID.upper().replace(SUB.upper(), SUB).replace(NAME.upper(), NAME) + "/")
-
-    assert (parsed.subscription, parsed.account) == (SUB, NAME)
 
 
 # -- --auth ---------------------------------------------------------------------------------------
@@ -210,14 +211,3 @@ def test_resolve_cloud_refuses_what_it_cannot_use(cloud, endpoint, message):
         resolve_cloud(cloud, endpoint)
 
     assert str(caught.value) == message
-
-
-@given(
-    subscription=st.uuids().map(str),
-    group=st.from_regex(r"[-\w.()]{0,89}[-\w()]", fullmatch=True).filter(lambda g: g.isascii()),
-    account=st.from_regex(r"[A-Za-z][A-Za-z0-9-]{4,48}[A-Za-z0-9]", fullmatch=True),
-)
-def test_parse_arm_id_reads_back_every_valid_id(subscription, group, account):
-    arm_id = ArmId(subscription, group, account)
-
-    assert parse_arm_id(str(arm_id)) == arm_id

@@ -160,9 +160,9 @@ def test_apply_converges_when_this_machines_clock_is_off(arm, gallery, credentia
     from datetime import datetime, timedelta, timezone
 
     from fakes.accounts import ARM_ID, FAST
-    from rjsync.accounts import parse_arm_id
     from rjsync.accounts.azure import AzureAccount
     from rjsync.accounts.credentials import resolve_cloud
+    from rjsync.accounts.targets import parse_arm_id
 
     gallery.add("MicrosoftTeams", "5.8.0")
     files = {"org/general/list-guests.ps1": FILES["org/general/list-guests.ps1"]}

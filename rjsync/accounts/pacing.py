@@ -1,0 +1,246 @@
+"""Request pacing: how an Azure account spends what Resource Manager and the service allow.
+
+- Resource Manager's request budget (a token bucket per subscription and principal, refilled
+  at 25 reads, 10 writes and 10 deletes per second) is spent evenly: ``RequestBudget`` believes
+  the lowest count of tokens it can (what the last answer said remains, the refill since, the
+  requests sent since) and holds requests on this machine until one is there; a 429 empties it
+  until the answer's Retry-After. Without it, a first sync's ~700 writes run into 429s from 32
+  writers at once and some run out of retries. The budgets live for the process
+  (``request_budgets``): a fleet's accounts in one subscription spend one.
+- Module/package imports: the service starts at most 5 per 30 s per account. ``ImportPacer``
+  keeps to ``imports_per_window`` per ``import_window`` seconds, and ``ImportPacing`` paces every
+  attempt, timed from its answer.
+- ``RequestLimit`` caps the requests in flight through one client.
+
+Each is an azure-core pipeline policy placed after the retry policy (``per_retry_policies``), so
+a retried request is paced like a new one and a wait between retries or polls holds nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from typing import Callable
+from urllib.parse import unquote, urlsplit
+
+from azure.core.pipeline.policies import HTTPPolicy
+
+#: Notes for whoever runs the sync: waits the service imposes (the import window, throttling),
+#: each with ``extra={"target": <the account's ARM id>}``; ``rjsync apply`` prints them.
+log = logging.getLogger(__name__)
+
+
+class RequestLimit(HTTPPolicy):
+    """At most ``limit`` requests in flight through one client (each retry is a request).
+
+    It sits after the retry policy, so a back-off or a long-running operation's wait between
+    polls holds no slot: many runbook writes can wait on the service while only ``limit``
+    requests are on the wire.
+    """
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self._slots = threading.BoundedSemaphore(max(1, limit))
+
+    def send(self, request):
+        with self._slots:
+            return self.next.send(request)
+
+
+def request_kind(method: str) -> str:
+    """Which of Resource Manager's budgets a request spends: reads, deletes or writes."""
+    return {"GET": "reads", "HEAD": "reads", "DELETE": "deletes"}.get(method.upper(), "writes")
+
+
+class RequestBudget:
+    """This machine's view of one of Resource Manager's token buckets (one kind of request, one
+    subscription), so that concurrent requests queue here instead of running into 429s.
+
+    Resource Manager refills the bucket at ``refill`` tokens per second and says in every answer
+    how many remain (``x-ms-ratelimit-remaining-subscription-{kind}``). The budget believes the
+    lowest count it can: the count it kept (requests sent since are taken from it, the refill is
+    added), lowered to what an answer says. Before the first answer, and after one that says
+    nothing of the budget (a service that does not meter it), it lets requests through.
+    ``acquire`` waits until a token is there; a 429 empties the bucket and closes it until the
+    answer's ``Retry-After``.
+    """
+
+    def __init__(self, refill: float, *, clock: Callable[[], float] = time.monotonic):
+        self.refill = max(refill, 0.001)
+        self._clock = clock
+        self._tokens: float | None = None  # None: no answer said yet
+        self._capacity = 0.0  # the most tokens an answer said remain
+        self._stamp = clock()
+        self._closed_until = 0.0
+        self._changed = threading.Condition()
+
+    def _refill(self, now: float) -> None:
+        if self._tokens is not None:
+            self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self.refill)
+        self._stamp = now
+
+    def acquire(self) -> None:
+        with self._changed:
+            while True:
+                now = self._clock()
+                self._refill(now)
+                if now < self._closed_until:
+                    wait = self._closed_until - now
+                elif self._tokens is None or self._tokens >= 1:
+                    if self._tokens is not None:
+                        self._tokens -= 1
+                    return
+                else:
+                    wait = (1 - self._tokens) / self.refill
+                self._changed.wait(wait)
+
+    def observe(self, status: int, remaining: str | None, retry_after: str | None) -> float:
+        """Learn from an answer: the tokens it says remain, and a 429's Retry-After. The seconds
+        a 429 closed the budget for when it was open, else 0."""
+        with self._changed:
+            now = self._clock()
+            self._refill(now)
+            try:
+                count = float(int(remaining)) if remaining is not None else None
+            except ValueError:
+                count = None
+            if count is not None:
+                self._capacity = max(self._capacity, count + 1)
+                self._tokens = count if self._tokens is None else min(self._tokens, count)
+            elif status != 429:
+                self._tokens, self._capacity = None, 0.0
+            closed = 0.0
+            if status == 429:
+                self._tokens = 0.0
+                self._capacity = max(self._capacity, 1.0)
+                try:
+                    seconds = float(retry_after) if retry_after is not None else 1 / self.refill
+                except ValueError:
+                    seconds = 1 / self.refill
+                if self._closed_until <= now:
+                    closed = seconds
+                self._closed_until = max(self._closed_until, now + seconds)
+            self._changed.notify_all()
+            return closed
+
+
+_budgets: dict[tuple[str, str, str, float], RequestBudget] = {}
+_budgets_lock = threading.Lock()
+
+
+def request_budgets(endpoint: str, subscription: str, *, reads: float, writes: float,
+                    deletes: float) -> dict[str, RequestBudget]:
+    """The budgets of one subscription at one Resource Manager endpoint, refilled at ``reads``,
+    ``writes`` and ``deletes`` tokens per second, shared by every account this process opens there
+    with the same rates (a fleet's accounts spend one budget; a different principal's would have
+    its own, so sharing only errs on the slow side)."""
+    rates = {"reads": reads, "writes": writes, "deletes": deletes}
+    with _budgets_lock:
+        return {kind: _budgets.setdefault((endpoint.lower(), subscription.lower(), kind, rate), RequestBudget(rate))
+                for kind, rate in rates.items()}
+
+
+class BudgetPacing(HTTPPolicy):
+    """Spends Resource Manager's request budgets evenly (``RequestBudget``). It sits after the
+    retry policy, so a request the retry policy sends again after a 429 waits for a token too."""
+
+    def __init__(self, budgets: dict[str, RequestBudget], target: str = ""):
+        super().__init__()
+        self.budgets = budgets
+        self.target = target
+
+    def send(self, request):
+        kind = request_kind(request.http_request.method)
+        budget = self.budgets[kind]
+        budget.acquire()
+        response = self.next.send(request)
+        http = response.http_response
+        closed = budget.observe(http.status_code,
+                                http.headers.get(f"x-ms-ratelimit-remaining-subscription-{kind}"),
+                                http.headers.get("Retry-After"))
+        if closed:
+            log.info("Resource Manager throttles this subscription's %s (429): waiting %.0f s",
+                     kind, closed, extra={"target": self.target})
+        return response
+
+
+class ImportPacer:
+    """At most ``limit`` imports in any ``window`` seconds (sliding window, thread-safe).
+
+    The service counts an import when it accepts the PUT, which is after the client sent it
+    (the wire, a slow answer). So a slot is taken before a PUT is sent and dated again when its
+    answer arrives (``sent``): a slot leaves the window ``window`` seconds after the latest
+    moment the service can have started that import. A PUT the service refused (429) started
+    nothing and gives its slot back (``release``). ``waits`` records how long each ``acquire``
+    waited for the window.
+    """
+
+    def __init__(self, limit: int, window: float, *, clock: Callable[[], float] = time.monotonic):
+        self.limit, self.window = max(1, limit), window
+        self._clock = clock
+        self._slots: list[list[float]] = []  # [time]: mutable, dated again by ``sent``
+        self._changed = threading.Condition()
+        self.waits: list[float] = []
+
+    def acquire(self, on_wait: Callable[[float], None] | None = None) -> list[float]:
+        """A slot, once the window has one; ``on_wait(seconds)`` is called once before a wait."""
+        begun = self._clock()
+        with self._changed:
+            while True:
+                now = self._clock()
+                self._slots = [slot for slot in self._slots if slot[0] > now - self.window]
+                if len(self._slots) < self.limit:
+                    slot = [now]
+                    self._slots.append(slot)
+                    self.waits.append(now - begun)
+                    return slot
+                wait = min(slot[0] for slot in self._slots) + self.window - now
+                if on_wait is not None:
+                    on_wait(wait)
+                    on_wait = None
+                self._changed.wait(wait)
+
+    def sent(self, slot: list[float]) -> None:
+        with self._changed:
+            slot[0] = max(slot[0], self._clock())
+
+    def release(self, slot: list[float]) -> None:
+        with self._changed:
+            self._slots = [kept for kept in self._slots if kept is not slot]
+            self._changed.notify_all()
+
+
+class ImportPacing(HTTPPolicy):
+    """Paces every attempt of a module or package import (PUT .../modules/{m} or
+    .../packages/{p}) through an ``ImportPacer``. It sits after the retry policy, so a PUT the
+    retry policy sends again (after a 503, or an answer lost after the service acted on it)
+    takes a slot of its own, as the service may count it as an import of its own."""
+
+    _IMPORT = re.compile(r"/(modules|packages)/[^/]+$", re.IGNORECASE)
+
+    def __init__(self, pacer: ImportPacer, target: str = ""):
+        super().__init__()
+        self.pacer = pacer
+        self.target = target
+
+    def send(self, request):
+        http = request.http_request
+        path = urlsplit(http.url).path
+        if http.method != "PUT" or not self._IMPORT.search(path):
+            return self.next.send(request)
+        module = unquote(path.rsplit("/", 1)[1])
+        slot = self.pacer.acquire(lambda seconds: log.info(
+            "%s waits %.0f s to be imported: the service starts at most %d module imports per %g s",
+            module, seconds, self.pacer.limit, self.pacer.window, extra={"target": self.target}))
+        try:
+            response = self.next.send(request)
+        except BaseException:
+            self.pacer.sent(slot)  # it may have reached the service
+            raise
+        if response.http_response.status_code == 429:
+            self.pacer.release(slot)
+        else:
+            self.pacer.sent(slot)
+        return response
