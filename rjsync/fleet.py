@@ -41,6 +41,7 @@ from rjsync.engine.apply import DONE, FAILED, SKIPPED
 from rjsync.engine.policy import Policy, SourceSpec, SyncSettings
 from rjsync.errors import ManifestError, RjsyncError
 from rjsync.manifest import find_defaults, load_defaults, load_manifest
+from rjsync.markdown import GITHUB_COMMENT_LIMIT, cell, cut_markdown
 from rjsync.source import Checkout, open_source
 
 #: Accounts planned or applied at once (``--accounts-at-once``); each account still runs up to
@@ -456,17 +457,13 @@ def fleet_summary_text(doc: Mapping[str, Any], *, command: str, folder: str) -> 
     return "\n".join(lines) + "\n"
 
 
-def _md(text: Any) -> str:
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
-
-
 #: Below this many characters (about 25 table rows) an account's plan is left out rather than cut further.
 MIN_SECTION = 2500
 _LEFT_OUT = ("\n_The plans of {n} accounts are not shown here (comment size limit); "
              "`rjsync plan --manifest {folder}/NAME.yaml` shows one in full._\n")
 
 
-def fleet_to_markdown(doc: Mapping[str, Any], *, folder: str, limit: int = render.GITHUB_COMMENT_LIMIT) -> str:
+def fleet_to_markdown(doc: Mapping[str, Any], *, folder: str, limit: int = GITHUB_COMMENT_LIMIT) -> str:
     """The fleet's plan for a pull-request comment or job summary, at most ``limit`` characters:
     a summary table of every account, its errors, then each account's plan under a header.
 
@@ -509,8 +506,7 @@ def fleet_to_markdown(doc: Mapping[str, Any], *, folder: str, limit: int = rende
         parts.append(text)
     if len(shown) < len(with_plan):
         parts.append(_LEFT_OUT.format(n=len(with_plan) - len(shown), folder=folder))
-    text = "".join(parts)
-    return text if len(text) <= limit else text[: limit - 40].rsplit("\n", 1)[0] + "\n\n… (truncated)\n"
+    return cut_markdown("".join(parts), limit)
 
 
 def _fair_shares(lengths: list[tuple[str, int]], budget: int) -> dict[str, int]:
@@ -528,7 +524,7 @@ def _fair_shares(lengths: list[tuple[str, int]], budget: int) -> dict[str, int]:
 def _markdown_head(doc: Mapping[str, Any], folder: str, accounts: list, max_rows: int | None) -> str:
     summary = doc["summary"]
     icon = "❌" if summary["errors"] else ("📝" if summary.get("changes") else "✅")
-    lines = [render.MARKDOWN_MARKER, f"## {icon} rjsync plan for `{_md(folder)}`", "",
+    lines = [render.MARKDOWN_MARKER, f"## {icon} rjsync plan for `{cell(folder)}`", "",
              f"**{fleet_verdict(doc, PLAN)}**", "",
              "| | account | target | changes | status |", "|---|---|---|---|---|"]
     rows = accounts
@@ -537,18 +533,18 @@ def _markdown_head(doc: Mapping[str, Any], folder: str, accounts: list, max_rows
         rows = sorted(accounts, key=lambda a: (rank.get(a["status"], 2), a["name"]))[:max_rows]
         rows.sort(key=lambda a: a["name"])
     for a in rows:
-        target = f"`{_md(a['target'])}`" if a["target"] else "-"
-        lines.append(f"| {_ICON[a['status']]} | `{_md(a['name'])}` | {target} | {_md(changes_cell(a['plan']))} "
-                     f"| {_md(status_cell(a))} |")
+        target = f"`{cell(a['target'])}`" if a["target"] else "-"
+        lines.append(f"| {_ICON[a['status']]} | `{cell(a['name'])}` | {target} | {cell(changes_cell(a['plan']))} "
+                     f"| {cell(status_cell(a))} |")
     if len(rows) < len(accounts):
         lines += ["", f"_… and {len(accounts) - len(rows)} more accounts without changes or errors not "
                       "listed (comment size limit)._"]
     errors = [a for a in rows if a["error"]]
     if errors:
-        lines += ["", "**Errors**", ""] + [f"- `{_md(a['name'])}`: {_md(a['error'])}" for a in errors]
+        lines += ["", "**Errors**", ""] + [f"- `{cell(a['name'])}`: {cell(a['error'])}" for a in errors]
     return "\n".join(lines) + "\n\n"
 
 
 def _markdown_section(account: Mapping[str, Any], plan_markdown: str) -> str:
     body = plan_markdown.replace(render.MARKDOWN_MARKER + "\n", "", 1)
-    return f"## `{_md(account['name'])}`\n\n{body}\n"
+    return f"## `{cell(account['name'])}`\n\n{body}\n"

@@ -19,8 +19,9 @@ from click.testing import CliRunner
 import rjsync.fleet
 from rjsync.cli import cli
 from rjsync.commands.sync import default_opener
-from rjsync.engine.render import GITHUB_COMMENT_LIMIT, MARKDOWN_MARKER
+from rjsync.engine.render import MARKDOWN_MARKER
 from rjsync.fleet import SourceCache, fleet_to_markdown, load_fleet, run_fleet_plan, worst
+from rjsync.markdown import GITHUB_COMMENT_LIMIT
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "runbooks"
 BROKEN = "acct-07"
