@@ -24,12 +24,19 @@ def to_json(doc: Mapping[str, Any]) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
+def change_counts(doc: Mapping[str, Any]) -> list[str]:
+    """The plan's changes counted by action, those it has: ["3 to create", "1 to delete"]. The
+    runtime environment counts as a create."""
+    summary = doc["summary"]
+    return [f"{summary[a] + (summary['environment'] if a == 'create' else 0)} {_VERB[a]}"
+            for a in ("create", "update", "replace", "delete")
+            if summary[a] + (summary["environment"] if a == "create" else 0)]
+
+
 def summary_line(doc: Mapping[str, Any]) -> str:
     """"3 to create, 2 to update, 1 to delete." or "No changes.\""""
     summary = doc["summary"]
-    parts = [f"{summary[a] + (summary['environment'] if a == 'create' else 0)} {_VERB[a]}"
-             for a in ("create", "update", "replace", "delete")
-             if summary[a] + (summary["environment"] if a == "create" else 0)]
+    parts = change_counts(doc)
     if not parts and summary["errors"]:
         text = "No changes from the runbooks that could be read."
     elif not parts:
