@@ -33,9 +33,6 @@ DEFAULT_API_URL = "https://api.github.com"
 #: The login of the token GitHub Actions gives a workflow (``GITHUB_TOKEN``).
 ACTIONS_BOT = "github-actions[bot]"
 
-#: GitHub refuses issue and pull-request comments longer than this many characters.
-COMMENT_LIMIT = 65536
-
 PER_PAGE = 100  # the most GitHub returns per page
 
 

@@ -7,7 +7,6 @@ forms of a fleet's plan.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import shutil
@@ -19,8 +18,8 @@ from click.testing import CliRunner
 import rjsync.fleet
 from rjsync.cli import cli
 from rjsync.commands.fleet import run_fleet_plan
-from rjsync.engine.render import GITHUB_COMMENT_LIMIT, MARKDOWN_MARKER
-from rjsync.fleet import SourceCache, fleet_to_markdown, load_fleet, worst
+from rjsync.engine.render import MARKDOWN_MARKER
+from rjsync.fleet import SourceCache, load_fleet, worst
 from rjsync.sync import default_opener
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "runbooks"
@@ -368,39 +367,3 @@ def test_fleet_plan_markdown_has_one_marker_a_summary_and_each_account(tmp_path,
     assert "## `acct-00`\n\n### 📝 rjsync plan for `local:" in text
     assert "## `acct-01`\n\n" in text
     assert "## `acct-02`" not in text
-
-
-def test_fleet_markdown_stays_under_the_github_limit(tmp_path, src):
-    """40 accounts whose plans have 2,000 changes each: every account is in the summary table,
-    and the plans share what is left of 65,536 characters."""
-    folder = make_fleet(tmp_path, 1)
-    result = invoke("plan", "--manifest", folder, "--format", "json")
-    ok(result)
-    account = json.loads(result.stdout)["accounts"][0]
-    many = [{"kind": "runbook", "action": "create", "name": f"rjgit-user_generated_runbook-{i:04d}",
-             "reason": f"new in the source: user/generated/runbook-{i:04d}.ps1"} for i in range(2000)]
-    account["plan"]["changes"] += many
-    account["plan"]["summary"]["create"] += 2000
-    accounts = []
-    for i in range(40):
-        copied = copy.deepcopy(account)
-        copied["name"] = f"customer-{i:02}"
-        accounts.append(copied)
-    doc = {"accounts": accounts,
-           "summary": {"accounts": 40, "changes": 40, "no_changes": 0, "errors": 0, "exit_code": 0}}
-
-    text = fleet_to_markdown(doc, folder="manifests")
-
-    assert len(text) <= GITHUB_COMMENT_LIMIT
-    assert text.count(MARKDOWN_MARKER) == 1
-    assert all(f"| 📝 | `customer-{i:02}` |" in text for i in range(40))
-    shown = re.findall(r"^## `(customer-\d\d)`$", text, flags=re.MULTILINE)
-    assert 10 <= len(shown) < 40
-    assert f"_The plans of {40 - len(shown)} accounts are not shown here (comment size limit)" in text
-    assert text.count("more runbook changes not shown here (comment size limit)") == len(shown)
-
-    small = fleet_to_markdown({**doc, "accounts": accounts[:3]}, folder="manifests")
-    assert len(small) <= GITHUB_COMMENT_LIMIT
-    assert re.findall(r"^## `(customer-\d\d)`$", small, flags=re.MULTILINE) == ["customer-00", "customer-01",
-                                                                              "customer-02"]
-    assert "are not shown here" not in small

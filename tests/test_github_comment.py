@@ -17,8 +17,9 @@ from click.testing import CliRunner
 import rjsync.github
 from fakes.github import BOT, TOKEN, FakeGitHub
 from rjsync.cli import cli
-from rjsync.engine.render import GITHUB_COMMENT_LIMIT, MARKDOWN_MARKER
+from rjsync.engine.render import MARKDOWN_MARKER
 from rjsync.github import Comment, GitHub, find_marked
+from rjsync.markdown import GITHUB_COMMENT_LIMIT
 
 REPO = "contoso/runbooks"
 PR = 7

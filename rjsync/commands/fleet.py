@@ -18,6 +18,7 @@ from rjsync.commands.sync import Progress, color, print_report
 from rjsync.engine import render
 from rjsync.engine.apply import steps
 from rjsync.engine.plan import Plan
+from rjsync.engine.render_fleet import fleet_summary_text, fleet_to_markdown, section_text
 from rjsync.errors import RjsyncError
 from rjsync.fleet import (
     APPLY,
@@ -28,10 +29,7 @@ from rjsync.fleet import (
     FleetEntry,
     FleetReport,
     SourceCache,
-    _section_text,
     apply_account,
-    fleet_summary_text,
-    fleet_to_markdown,
     guarded,
     plan_account,
     run_accounts,
@@ -49,7 +47,7 @@ def run_fleet_plan(fleet: Fleet, *, fmt: str = "text", detailed_exitcode: bool =
     def plan_one(entry: FleetEntry) -> AccountResult:
         result = guarded(entry, lambda: plan_account(entry, cache, opener, detailed_exitcode=detailed_exitcode))
         if fmt == "text":
-            result.output = _section_text(result, use_color)
+            result.output = section_text(result.to_json(), use_color)
         return result
 
     report = run_accounts(fleet, PLAN, plan_one, on_result=_echo if fmt == "text" else None)
@@ -104,7 +102,7 @@ def run_fleet_apply(fleet: Fleet, *, auto_approve: bool = False, max_deletions: 
                 click.echo(f"Error: {result.error}", file=err)
         finally:
             err.finish()
-        result.output = _section_text(result, use_color, body=out.getvalue())
+        result.output = section_text(result.to_json(), use_color, body=out.getvalue())
         return result
 
     report = run_accounts(fleet, APPLY, apply_one, on_result=_echo)

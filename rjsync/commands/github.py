@@ -19,7 +19,8 @@ import click
 
 from rjsync.engine.render import MARKDOWN_MARKER
 from rjsync.errors import RjsyncError
-from rjsync.github import COMMENT_LIMIT, DEFAULT_API_URL, GitHub
+from rjsync.github import DEFAULT_API_URL, GitHub
+from rjsync.markdown import GITHUB_COMMENT_LIMIT, cut_markdown
 
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _PULL_REF = re.compile(r"^refs/pull/(\d+)/(?:merge|head)$")
@@ -49,21 +50,11 @@ def with_marker(body: str, marker: str) -> str:
     return f"{marker}\n{body}"
 
 
-def truncate(body: str, limit: int = COMMENT_LIMIT) -> str:
+def truncate(body: str, limit: int = GITHUB_COMMENT_LIMIT) -> str:
     """``body`` cut at a line to fit GitHub's limit, with a note; open ``<details>`` are closed."""
-    if len(body) <= limit:
-        return body
     note = (f"\n\n> [!NOTE]\n> Truncated: the full text has {len(body):,} characters, more than the "
             f"{limit:,} GitHub allows in a comment. The job summary and `rjsync plan --format json` have all of it.\n")
-    room = limit - len(note) - 200  # 200: closing tags and a code fence
-    cut = body[:room]
-    if "\n" in cut:
-        cut = cut.rsplit("\n", 1)[0]
-    closing = ""
-    if cut.count("```") % 2:
-        closing += "\n```"
-    closing += "\n</details>" * max(0, min(cut.count("<details"), 20) - cut.count("</details>"))
-    return cut + closing + note
+    return cut_markdown(body, limit, note)
 
 
 def pr_number(pr: int | None, environ: Mapping[str, str]) -> int:

@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Mapping
 
-#: GitHub refuses issue and pull-request comments longer than this many characters.
-GITHUB_COMMENT_LIMIT = 65536
+from rjsync.markdown import GITHUB_COMMENT_LIMIT, cell, cut_markdown, table
 
 #: Hidden marker that starts every markdown plan (finds the comment to update on a PR).
 MARKDOWN_MARKER = "<!-- rjsync-plan -->"
@@ -25,12 +24,19 @@ def to_json(doc: Mapping[str, Any]) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
+def change_counts(doc: Mapping[str, Any]) -> list[str]:
+    """The plan's changes counted by action, those it has: ["3 to create", "1 to delete"]. The
+    runtime environment counts as a create."""
+    summary = doc["summary"]
+    return [f"{summary[a] + (summary['environment'] if a == 'create' else 0)} {_VERB[a]}"
+            for a in ("create", "update", "replace", "delete")
+            if summary[a] + (summary["environment"] if a == "create" else 0)]
+
+
 def summary_line(doc: Mapping[str, Any]) -> str:
     """"3 to create, 2 to update, 1 to delete." or "No changes.\""""
     summary = doc["summary"]
-    parts = [f"{summary[a] + (summary['environment'] if a == 'create' else 0)} {_VERB[a]}"
-             for a in ("create", "update", "replace", "delete")
-             if summary[a] + (summary["environment"] if a == "create" else 0)]
+    parts = change_counts(doc)
     if not parts and summary["errors"]:
         text = "No changes from the runbooks that could be read."
     elif not parts:
@@ -151,17 +157,12 @@ def to_markdown(doc: Mapping[str, Any], *, limit: int = GITHUB_COMMENT_LIMIT) ->
         else:
             high = middle - 1
     text = _markdown(doc, low)
-    return text if len(text) <= limit else text[: limit - 40].rsplit("\n", 1)[0] + "\n\n… (truncated)\n"
-
-
-def _cell(text: Any) -> str:
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+    return cut_markdown(text, limit)
 
 
 def _table(header: list[str], rows: list[list[str]], max_rows: int | None, what: str) -> list[str]:
     shown = rows if max_rows is None else rows[:max_rows]
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in shown]
+    out = table(header, shown)
     if len(shown) < len(rows):
         out += ["", f"_… and {len(rows) - len(shown)} more {what} not shown here (comment size limit); "
                     "`rjsync plan --format json` lists them all._"]
@@ -193,7 +194,7 @@ def _markdown(doc: Mapping[str, Any], max_rows: int | None) -> str:
         warnings.insert(0, f"{summary['delete']} deletions exceed the limit of {doc['policy']['max_deletions']}: "
                            "apply deletes none of them without --max-deletions")
     if warnings:
-        lines += ["> [!WARNING]"] + [f"> - {_cell(w)}" for w in (warnings if max_rows is None else warnings[:max_rows])]
+        lines += ["> [!WARNING]"] + [f"> - {cell(w)}" for w in (warnings if max_rows is None else warnings[:max_rows])]
         if max_rows is not None and len(warnings) > max_rows:
             lines.append(f"> - … and {len(warnings) - max_rows} more warnings")
         lines.append("")

@@ -14,6 +14,7 @@ from engine_support import SYNCED_AT, catalog, live, receipt, script, snapshot
 from rjsync.engine import render
 from rjsync.engine.plan import DRIFT_TOLERANCE, Change, plan_sync
 from rjsync.engine.policy import Policy
+from rjsync.markdown import GITHUB_COMMENT_LIMIT
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -105,7 +106,7 @@ def test_render_markdown_stays_under_the_github_limit_with_2000_changes():
 
     text = render.to_markdown(doc)
 
-    assert len(text) <= render.GITHUB_COMMENT_LIMIT
+    assert len(text) <= GITHUB_COMMENT_LIMIT
     assert text.startswith(render.MARKDOWN_MARKER)
     assert "more runbook changes not shown here (comment size limit)" in text
     assert "**2003 to create, 4 to update, 1 to replace, 1 to delete." in text  # the summary is never cut
