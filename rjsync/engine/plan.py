@@ -10,9 +10,10 @@ case-insensitively), and decides per pair, from a small fixed set of actions:
   linked to it are lost, and the plan says so).
 - ``delete``: live, owned (``policy.prefix``), not excluded, and absent from the catalog.
 
-Receipts (tags written after publish) tell whether content is current without reading it. A
-runbook with no receipt, or one published again since its receipt, is compared by content,
-which the caller reads beforehand for the names ``content_needed`` returns.
+Receipts (tags written after publish, ``rjsync.accounts.receipts``) tell whether content is
+current without reading it. A runbook with no receipt, or one published again since its
+receipt, is compared by content, which the caller reads beforehand for the names
+``content_needed`` returns.
 
 Drift (an owned runbook edited in the portal) is reported apart from the changes; it is
 overwritten unless ``policy.keep_drifted``. ``reason`` explains a change for people; no code
@@ -24,13 +25,10 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
 from rjsync.accounts.base import (
-    RECEIPT_TIME_TAG,
     STATE_EDIT,
     SUCCEEDED,
     LiveRunbook,
@@ -39,6 +37,7 @@ from rjsync.accounts.base import (
     is_owned,
     trim_description,
 )
+from rjsync.accounts.receipts import RECEIPT_PATH, RECEIPT_TAGS, Receipt
 from rjsync.catalog.build import module_union
 from rjsync.catalog.model import Catalog, Diagnostic, Runbook
 from rjsync.catalog.text import normalized_sha256
@@ -52,20 +51,8 @@ RUNBOOK, MODULE = "runbook", "module"
 CREATE, UPDATE, REPLACE, DELETE = "create", "update", "replace", "delete"
 ACTIONS = (CREATE, UPDATE, REPLACE, DELETE)
 
-#: Receipt tags the engine writes on every runbook it publishes (design invariant 4).
-RECEIPT_SHA256 = "rjsync.sha256"
-RECEIPT_COMMIT = "rjsync.commit"
-RECEIPT_PATH = "rjsync.path"
-RECEIPT_TAGS = (RECEIPT_SHA256, RECEIPT_COMMIT, RECEIPT_PATH, RECEIPT_TIME_TAG)
-
 #: Runbook type of every synced runbook; the runtime environment picks the PowerShell version.
 RUNBOOK_TYPE = "PowerShell"
-
-#: A runbook modified later than this after its receipt's publish time was published again by
-#: someone else (writing the receipt itself moves the last-modified time by a moment).
-DRIFT_TOLERANCE = timedelta(seconds=120)
-
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -247,23 +234,11 @@ def already_applied(plan: Plan, snapshot: Snapshot) -> bool:
 
 
 def _receipt_sha(live: LiveRunbook) -> str | None:
-    value = (live.tags or {}).get(RECEIPT_SHA256, "")
-    return value if _SHA256.match(value) else None
+    return Receipt.of(live.tags).sha256
 
 
 def _republished(live: LiveRunbook) -> bool:
-    """Published again after the receipt was written (someone else published content)."""
-    stamp = (live.tags or {}).get(RECEIPT_TIME_TAG)
-    if not stamp or live.last_modified is None:
-        return False
-    try:
-        published = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-    except ValueError:
-        return True  # a mangled receipt is no receipt: compare content
-    modified = live.last_modified
-    if modified.tzinfo is None:
-        modified = modified.replace(tzinfo=timezone.utc)
-    return modified > published + DRIFT_TOLERANCE
+    return Receipt.of(live.tags).republished(live.last_modified)
 
 
 # -- the plan --------------------------------------------------------------------------------------

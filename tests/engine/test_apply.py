@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 
 from engine_support import catalog, script
 from rjsync.accounts.base import LiveRunbook, RunbookWrite, Snapshot
+from rjsync.accounts.receipts import RECEIPT_COMMIT, RECEIPT_PATH
 from rjsync.commands.sync import plan_against
 from rjsync.engine.apply import DONE, FAILED, SKIPPED, apply_plan
-from rjsync.engine.plan import RECEIPT_COMMIT, RECEIPT_PATH, plan_sync
+from rjsync.engine.plan import plan_sync
 from rjsync.engine.policy import Policy
 from rjsync.errors import AccountError
 

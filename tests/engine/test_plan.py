@@ -6,11 +6,9 @@ import dataclasses
 from datetime import timedelta
 
 from engine_support import SYNCED_AT, catalog, live, receipt, script, snapshot
+from rjsync.accounts.receipts import DRIFT_TOLERANCE, RECEIPT_PATH, RECEIPT_SHA256
 from rjsync.catalog.text import normalized_sha256
 from rjsync.engine.plan import (
-    DRIFT_TOLERANCE,
-    RECEIPT_PATH,
-    RECEIPT_SHA256,
     Plan,
     content_needed,
     plan_sync,

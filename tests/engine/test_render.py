@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from engine_support import SYNCED_AT, catalog, live, receipt, script, snapshot
+from rjsync.accounts.receipts import DRIFT_TOLERANCE
 from rjsync.engine import render
-from rjsync.engine.plan import DRIFT_TOLERANCE, Change, plan_sync
+from rjsync.engine.plan import Change, plan_sync
 from rjsync.engine.policy import Policy
 
 GOLDEN = Path(__file__).parent / "golden"
