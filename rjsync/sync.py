@@ -7,8 +7,9 @@ decides how to show them (a progress bar, prefixed log lines, a job's streams).
 
 - ``prepare(settings)`` reads the source and the account and plans. The ``Prepared`` it
   returns holds the account open for ``apply``; use it in a ``with`` block, which closes it.
-- ``prepare_saved(path, ...)`` does the same for a plan saved with ``rjsync plan --out``, and
-  refuses it as stale when the source or the account changed since.
+- ``prepare_saved(path, ...)`` does the same for a plan saved with ``rjsync plan --out``
+  (``rjsync.engine.saved`` holds that format), and refuses it as stale when the source or the
+  account changed since.
 - ``apply(prepared, events=...)`` carries the plan out with the concurrency of
   ``rjsync.settings`` (N requests in flight, ``WRITES_PER_REQUEST`` x N runbook writes), hands
   the account's notes about waits the service imposes to ``events.note``, and returns an
@@ -18,33 +19,21 @@ decides how to show them (a progress bar, prefixed log lines, a job's streams).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 from rjsync.accounts import open_account
 from rjsync.accounts.base import Account, Snapshot
 from rjsync.catalog.build import build_catalog
 from rjsync.catalog.model import Catalog
-from rjsync.engine import render
 from rjsync.engine.apply import DONE, FAILED, SKIPPED, ApplyReport, Outcome, apply_plan
-from rjsync.engine.plan import (
-    FORMAT_VERSION,
-    Plan,
-    already_applied,
-    catalog_fingerprint,
-    content_needed,
-    plan_sync,
-    snapshot_fingerprint,
-    snapshot_scope,
-)
+from rjsync.engine.plan import Plan
+from rjsync.engine.planner import pair, plan_sync, snapshot_scope
 from rjsync.engine.policy import Policy
-from rjsync.errors import PlanError, RjsyncError
-from rjsync.files import atomic_write
+from rjsync.engine.saved import check_account_fresh, check_source_fresh, load_plan
 from rjsync.settings import AzureOptions, SourceSpec, SyncSettings, writes_at_once
 from rjsync.source import Checkout, open_source
 
@@ -111,8 +100,9 @@ def read_contents(account: Account, names: list[str], concurrency: int) -> dict[
 def plan_against(account: Account, catalog: Catalog, policy: Policy, concurrency: int) -> tuple[Snapshot, Plan]:
     """Snapshot ``account`` and plan ``catalog`` against it (reading the contents it needs)."""
     snapshot = account.snapshot(snapshot_scope(policy))
-    contents = read_contents(account, content_needed(catalog, snapshot, policy), concurrency)
-    return snapshot, plan_sync(catalog, snapshot, policy, target=account.target, contents=contents)
+    pairing = pair(catalog, snapshot, policy)
+    contents = read_contents(account, pairing.content_needed(), concurrency)
+    return snapshot, plan_sync(pairing, target=account.target, contents=contents)
 
 
 def prepare(settings: SyncSettings, *, opener: AccountOpener = default_opener,
@@ -138,32 +128,6 @@ def catalog_errors(plan: Plan) -> str:
 # -- saved plans -----------------------------------------------------------------------------------
 
 
-def save_plan(plan: Plan, path: str) -> None:
-    """Write the plan document atomically (a reader never sees half of it)."""
-    try:
-        atomic_write(Path(path), render.to_json(plan.to_json()).encode("utf-8"))
-    except OSError as err:
-        raise RjsyncError(f"Cannot write the plan to {path}: {err.strerror or err}.") from err
-
-
-def load_plan(path: str) -> Plan:
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PlanError(f"The plan file {path} does not exist.") from None
-    except (OSError, ValueError) as err:
-        raise PlanError(f"Cannot read the plan file {path}: {err}.") from None
-    if not isinstance(doc, dict) or "format_version" not in doc:
-        raise PlanError(f"{path} is not an rjsync plan (no format_version); make one with rjsync plan --out.")
-    if doc["format_version"] != FORMAT_VERSION:
-        raise PlanError(f"{path} is a plan of format version {doc['format_version']}; this rjsync applies "
-                        f"version {FORMAT_VERSION}. Plan again with this version.")
-    try:
-        return Plan.from_json(doc)
-    except (KeyError, TypeError, ValueError) as err:
-        raise PlanError(f"{path} is not a valid rjsync plan ({type(err).__name__}: {err}).") from None
-
-
 def prepare_saved(path: str, *, azure: AzureOptions, concurrency: int,
                   opener: AccountOpener = default_opener) -> Prepared:
     """Re-read source and account for a saved plan and refuse it when either changed since."""
@@ -173,17 +137,11 @@ def prepare_saved(path: str, *, azure: AzureOptions, concurrency: int,
     settings = SyncSettings(source=SourceSpec(source["location"], ref or source.get("ref")), target=plan.target,
                             policy=plan.policy, azure=azure, concurrency=concurrency)
     checkout, catalog = read_source(settings.source, plan.policy)
-    if catalog_fingerprint(catalog) != plan.fingerprints.get("catalog"):
-        raise PlanError(f"The plan is stale: the source {source['location']} changed since {path} was made. "
-                        "Plan again.")
+    check_source_fresh(plan, catalog, path)  # before the account is opened
     account = opener(settings)
     try:
         snapshot = account.snapshot(snapshot_scope(plan.policy))
-        if snapshot_fingerprint(snapshot) != plan.fingerprints.get("snapshot"):
-            hint = (" Every change in it is already in the account: was it applied before?"
-                    if already_applied(plan, snapshot) else "")
-            raise PlanError(f"The plan is stale: the account {plan.target} changed since {path} was made."
-                            f"{hint} Plan again.")
+        check_account_fresh(plan, snapshot, path)
     except BaseException:
         account.close()
         raise

@@ -47,6 +47,7 @@ from azure.core.exceptions import (
 )
 from azure.mgmt.automation import AutomationClient
 
+from rjsync.accounts import receipts
 from rjsync.accounts.base import (
     FAILED,
     RJ_RUNTIME_ENVIRONMENT,
@@ -61,7 +62,6 @@ from rjsync.accounts.base import (
     check_environment_name,
     check_owned,
     check_write,
-    stamp_receipt,
     trim_description,
     type_change_error,
     version_key,
@@ -256,7 +256,7 @@ class AzureAccount:
             c.runbook.begin_publish(rg, acc, name, retry_on_methods=_IDEMPOTENT).result()
         if spec.receipt:
             with self._errors(f"writing the receipt tags of runbook '{name}'"):
-                live = c.runbook.update(rg, acc, name, {"tags": {**spec.tags, **stamp_receipt(spec.receipt, self._now())}},
+                live = c.runbook.update(rg, acc, name, {"tags": {**spec.tags, **receipts.stamp(spec.receipt, self._now())}},
                                         retry_on_methods=_IDEMPOTENT)
         else:
             with self._errors(f"reading runbook '{name}'"):
@@ -273,7 +273,7 @@ class AzureAccount:
         properties = {"description": trim_description(spec.description)}
         if spec.runtime_environment:
             properties["runtimeEnvironment"] = spec.runtime_environment
-        body = {"tags": {**spec.tags, **stamp_receipt(spec.receipt, self._now())}, "properties": properties}
+        body = {"tags": {**spec.tags, **receipts.stamp(spec.receipt, self._now())}, "properties": properties}
         with self._errors(f"updating the properties of runbook '{spec.name}'"):
             live = self._client.runbook.update(self._rg, self._name, spec.name, body,
                                                retry_on_methods=_IDEMPOTENT)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Callable, Mapping, Protocol, runtime_checkable
 
 from rjsync.catalog.naming import OWNED_PREFIX
@@ -44,11 +44,6 @@ STATE_NEW, STATE_EDIT, STATE_PUBLISHED = "New", "Edit", "Published"
 
 #: Provisioning states that end a module or package import.
 SUCCEEDED, FAILED = "Succeeded", "Failed"
-
-#: Receipt tag the account stamps with the UTC time it published the content, right before it
-#: writes the receipt; the planner compares a runbook's last-modified time with it to notice
-#: content published in the portal since (drift).
-RECEIPT_TIME_TAG = "rjsync.published"
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 _BAD_TAG_NAME = re.compile(r"[<>%&\\?/]")
@@ -251,14 +246,6 @@ def check_write(spec: RunbookWrite, prefix: str) -> None:
                     f"Tag '{key}' on runbook '{spec.name}' is {len(value)} characters long; Azure "
                     f"allows at most {TAG_VALUE_LIMIT}."
                 )
-
-
-def stamp_receipt(receipt: Mapping[str, str], now: datetime | None = None) -> dict[str, str]:
-    """The receipt tags with ``RECEIPT_TIME_TAG`` set to ``now`` (default: this machine's clock;
-    UTC, whole seconds). It is compared with the account's last-modified time, so an account
-    whose clock is not this machine's passes its own time."""
-    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
-    return {**receipt, RECEIPT_TIME_TAG: now.strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
 def trim_description(text: str) -> str:

@@ -27,6 +27,7 @@ from typing import Callable
 
 from filelock import FileLock, Timeout
 
+from rjsync.accounts import receipts
 from rjsync.accounts.base import (
     BUILTIN_RUNTIME_ENVIRONMENTS,
     RJ_RUNTIME_ENVIRONMENT,
@@ -42,7 +43,6 @@ from rjsync.accounts.base import (
     check_environment_name,
     check_owned,
     check_write,
-    stamp_receipt,
     trim_description,
     type_change_error,
     version_key,
@@ -130,7 +130,7 @@ class LocalAccount:
             self._write_meta(script, meta)
             atomic_write(script, spec.content)
             if spec.receipt:
-                meta["tags"] = {**meta["tags"], **stamp_receipt(spec.receipt)}
+                meta["tags"] = {**meta["tags"], **receipts.stamp(spec.receipt)}
                 self._write_meta(script, meta)
             return self._read_runbook(self._runbooks / f"{name}.ps1")
 
@@ -149,7 +149,7 @@ class LocalAccount:
                 "runbook_type": current.runbook_type,
                 "runtime_environment": spec.runtime_environment,
                 "description": trim_description(spec.description),
-                "tags": {**spec.tags, **stamp_receipt(spec.receipt)},
+                "tags": {**spec.tags, **receipts.stamp(spec.receipt)},
                 "state": current.state,
             })
             return self._read_runbook(script)

@@ -17,6 +17,7 @@ import click
 from rjsync.engine import render
 from rjsync.engine.apply import DONE, Outcome, steps
 from rjsync.engine.plan import Plan
+from rjsync.engine.saved import save_plan
 from rjsync.errors import RjsyncError
 from rjsync.settings import SyncSettings
 from rjsync.sync import (
@@ -28,7 +29,6 @@ from rjsync.sync import (
     catalog_errors,
     default_opener,
     prepare,
-    save_plan,
 )
 
 

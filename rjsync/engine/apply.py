@@ -26,14 +26,12 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from rjsync.accounts.base import Account, ModuleImport, RunbookWrite
+from rjsync.accounts.receipts import receipt_tags
 from rjsync.catalog.text import normalized_sha256
 from rjsync.engine.plan import (
     CREATE,
     DELETE,
     MODULE,
-    RECEIPT_COMMIT,
-    RECEIPT_PATH,
-    RECEIPT_SHA256,
     REPLACE,
     RUNBOOK,
     UPDATE,
@@ -249,9 +247,7 @@ def _write(account: Account, change: Change, files: Mapping[str, bytes], commit:
         return _outcome(change, FAILED, f"{after.get('path')} is not in the source any more; plan again")
     if normalized_sha256(content) != after.get("sha256"):
         return _outcome(change, FAILED, f"{after['path']} changed in the source since the plan; plan again")
-    receipt = {RECEIPT_SHA256: after["sha256"], RECEIPT_PATH: after["path"]}
-    if commit:
-        receipt[RECEIPT_COMMIT] = commit
+    receipt = receipt_tags(after["sha256"], after["path"], commit)
     spec = RunbookWrite(
         name=change.name,
         content=content,

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from rjsync.accounts.base import (
-    RECEIPT_TIME_TAG,
-    LiveModule,
-    LiveRunbook,
-    LiveRuntimeEnvironment,
-    Snapshot,
-)
+from rjsync.accounts.base import LiveModule, LiveRunbook, LiveRuntimeEnvironment, Snapshot
+from rjsync.accounts.receipts import RECEIPT_PATH, RECEIPT_SHA256, stamp
 from rjsync.catalog.build import build_catalog
 from rjsync.catalog.model import SourceFile, SourceInfo
 from rjsync.catalog.text import normalized_sha256
-from rjsync.engine.plan import RECEIPT_PATH, RECEIPT_SHA256
 
 SYNCED_AT = datetime(2026, 11, 1, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -30,8 +24,7 @@ def catalog(files: dict[str, bytes], *, commit: str | None = "c0ffee0", **option
 
 
 def receipt(data: bytes, path: str, *, at: datetime = SYNCED_AT) -> dict[str, str]:
-    return {RECEIPT_SHA256: normalized_sha256(data), RECEIPT_PATH: path,
-            RECEIPT_TIME_TAG: at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    return stamp({RECEIPT_SHA256: normalized_sha256(data), RECEIPT_PATH: path}, at)
 
 
 def live(name: str, *, tags: dict | None = None, state: str = "Published", runbook_type: str = "PowerShell",

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from engine_support import catalog, script
 from rjsync.accounts.base import LiveRunbook, RunbookWrite, Snapshot
+from rjsync.accounts.receipts import RECEIPT_COMMIT, RECEIPT_PATH
 from rjsync.engine.apply import DONE, FAILED, SKIPPED, apply_plan
-from rjsync.engine.plan import RECEIPT_COMMIT, RECEIPT_PATH, plan_sync
+from rjsync.engine.planner import pair, plan_sync
 from rjsync.engine.policy import Policy
 from rjsync.errors import AccountError
 from rjsync.sync import plan_against
@@ -350,7 +351,7 @@ def test_apply_never_writes_a_runbook_it_does_not_own(stems, live_names, states,
     cat = catalog(files)
     policy = dataclasses.replace(POLICY, max_deletions=max_deletions)
 
-    plan = plan_sync(cat, account.snapshot(), policy, target="memory:",
+    plan = plan_sync(pair(cat, account.snapshot(), policy), target="memory:",
                      contents={rb.name: account.read_content(rb.name) for rb in unique})
     apply_plan(plan, account, files, concurrency=1, max_deletions=12)
 
@@ -366,7 +367,7 @@ def test_apply_never_writes_a_runbook_it_does_not_own(stems, live_names, states,
 def test_account_boundary_refuses_unowned_writes_whatever_the_plan_says(local_account):
     from rjsync.engine.plan import Change
 
-    forged = plan_sync(catalog({}), Snapshot((), (), ()), POLICY, target="x")
+    forged = plan_sync(pair(catalog({}), Snapshot((), (), ()), POLICY), target="x")
     forged = dataclasses.replace(forged, changes=(Change("runbook", "delete", "user_general_my-runbook", "forged"),))
 
     report = apply_plan(forged, local_account, {})

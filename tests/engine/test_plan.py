@@ -6,16 +6,10 @@ import dataclasses
 from datetime import timedelta
 
 from engine_support import SYNCED_AT, catalog, live, receipt, script, snapshot
+from rjsync.accounts.receipts import DRIFT_TOLERANCE, RECEIPT_PATH, RECEIPT_SHA256
 from rjsync.catalog.text import normalized_sha256
-from rjsync.engine.plan import (
-    DRIFT_TOLERANCE,
-    RECEIPT_PATH,
-    RECEIPT_SHA256,
-    Plan,
-    content_needed,
-    plan_sync,
-    snapshot_scope,
-)
+from rjsync.engine.plan import Plan
+from rjsync.engine.planner import pair, plan_sync, snapshot_scope
 from rjsync.engine.policy import Policy
 
 RESET = "user/security/reset-password.ps1"
@@ -24,7 +18,11 @@ POLICY = Policy()
 
 
 def plan(cat, snap, policy=POLICY, contents=None) -> Plan:
-    return plan_sync(cat, snap, policy, target="local:/acc", contents=contents)
+    return plan_sync(pair(cat, snap, policy), target="local:/acc", contents=contents)
+
+
+def content_needed(cat, snap, policy=POLICY) -> list[str]:
+    return pair(cat, snap, policy).content_needed()
 
 
 def actions(p: Plan) -> list[tuple[str, str, str]]:
@@ -320,3 +318,18 @@ def test_plan_snapshot_fingerprint_changes_with_the_account():
 def test_plan_receipt_path_is_recorded_for_deletes():
     p = plan(catalog({RESET: script()}), snapshot(live("rjgit-x", tags={RECEIPT_PATH: "org/x/x.ps1"})))
     assert p.deletions[0].before["path"] == "org/x/x.ps1"
+
+
+def test_pair_sets_apart_excluded_runbooks_and_owned_orphans():
+    cat = catalog({RESET: script(), "org/general/list-guests.ps1": script()})
+    twin = live(RESET_NAME, tags=receipt(script(), RESET))
+    orphan = live("rjgit-user_security_old")
+    policy = dataclasses.replace(POLICY, exclude=("rjgit-org_*",))
+
+    pairing = pair(cat, snapshot(twin, orphan, live("rjgit-org_internal_tool"), live("Customer-Report")), policy)
+
+    assert [(runbook.path, live_twin) for runbook, live_twin in pairing.pairs] == [(RESET, twin)]
+    assert pairing.excluded == (("rjgit-org_general_list-guests", "excluded by the pattern 'rjgit-org_*'"),
+                                ("rjgit-org_internal_tool", "excluded by the pattern 'rjgit-org_*'"))
+    assert pairing.orphans == (orphan,)
+    assert (pairing.catalog, pairing.policy) == (cat, policy)

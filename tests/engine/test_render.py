@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from engine_support import SYNCED_AT, catalog, live, receipt, script, snapshot
+from rjsync.accounts.receipts import DRIFT_TOLERANCE
 from rjsync.engine import render
-from rjsync.engine.plan import DRIFT_TOLERANCE, Change, plan_sync
+from rjsync.engine.plan import Change
+from rjsync.engine.planner import pair, plan_sync
 from rjsync.engine.policy import Policy
 from rjsync.markdown import GITHUB_COMMENT_LIMIT
 
@@ -50,7 +52,7 @@ def rich_plan():
     )
     cat = catalog(files)
     policy = Policy(exclude=("rjgit-org_internal_*",))
-    plan = plan_sync(cat, snap, policy, target="local:/accounts/contoso",
+    plan = plan_sync(pair(cat, snap, policy), target="local:/accounts/contoso",
                      contents={"rjgit-device_general_sync-device-now": b"Write-Output 'portal edit'"})
     return plan
 
@@ -83,8 +85,8 @@ def test_render_json_is_byte_identical_for_identical_inputs():
 
 
 def test_render_empty_plan_says_no_changes():
-    plan = plan_sync(catalog({"user/general/a.ps1": script()}), snapshot(
-        live("rjgit-user_general_a", tags=receipt(script(), "user/general/a.ps1"))), Policy(), target="local:x")
+    plan = plan_sync(pair(catalog({"user/general/a.ps1": script()}), snapshot(
+        live("rjgit-user_general_a", tags=receipt(script(), "user/general/a.ps1"))), Policy()), target="local:x")
 
     assert render.to_text(plan.to_json()).endswith("Plan: No changes: the account matches the source.\n")
     assert "### ✅ rjsync plan for `local:x`" in render.to_markdown(plan.to_json())

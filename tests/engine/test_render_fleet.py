@@ -7,7 +7,7 @@ import copy
 import re
 
 from engine_support import catalog, script, snapshot
-from rjsync.engine.plan import plan_sync
+from rjsync.engine.planner import pair, plan_sync
 from rjsync.engine.policy import Policy
 from rjsync.engine.render import MARKDOWN_MARKER
 from rjsync.engine.render_fleet import (
@@ -24,7 +24,7 @@ def account_plan(target: str = "local:/accounts/acct-00") -> dict:
     """The plan document of an empty account and a source of three runbooks: 4 to create (the
     runbooks and the runtime environment)."""
     files = {f"user/general/job-{n:02}.ps1": script(f"Job {n}.") for n in (1, 2, 3)}
-    return plan_sync(catalog(files), snapshot(environment=False), Policy(), target=target).to_json()
+    return plan_sync(pair(catalog(files), snapshot(environment=False), Policy()), target=target).to_json()
 
 
 def account(name: str, status: str = "changes", *, plan: dict | None = None, error: str | None = None,

@@ -17,9 +17,9 @@ def receipt_without_stamp(tags) -> dict:
     """The tags with the publish-time stamp taken out, after checking it is a UTC timestamp."""
     from datetime import datetime
 
-    from rjsync.accounts.base import RECEIPT_TIME_TAG
+    from rjsync.accounts.receipts import RECEIPT_TIME_TAG, TIME_FORMAT
 
     tags = dict(tags)
     stamp = tags.pop(RECEIPT_TIME_TAG)
-    assert datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")
+    assert datetime.strptime(stamp, TIME_FORMAT)
     return tags
