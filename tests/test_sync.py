@@ -22,7 +22,7 @@ from rjsync.commands.sync import Progress
 from rjsync.fleet import load_fleet
 from rjsync.service.jobs import JobRunner
 from rjsync.service.store import COMPLETED, Store
-from rjsync.settings import SourceSpec, SyncSettings, writes_at_once
+from rjsync.settings import SourceSpec, SyncSettings
 from rjsync.sync import ApplyEvents, apply, default_opener, notes_to, prepare
 
 RUNBOOKS = 40
@@ -67,10 +67,6 @@ class Counting:
 def settings_for(tmp_path: Path, concurrency: int, name: str = "acct") -> SyncSettings:
     return SyncSettings(source=SourceSpec(str(write_source(tmp_path / "src"))),
                         target=f"local:{tmp_path / name}", concurrency=concurrency)
-
-
-def test_writes_at_once_is_four_per_request_in_flight():
-    assert [writes_at_once(n) for n in (1, 2, 8)] == [4, 8, 32]
 
 
 @pytest.mark.parametrize("concurrency", [1, 2])

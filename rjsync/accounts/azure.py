@@ -22,8 +22,8 @@ Built on ``azure-mgmt-automation`` (api-version 2024-10-23) and ``azure-core``:
   seconds, and at most ``max_concurrent_requests`` are in flight.
 - Module/package imports: dependencies resolved from the PowerShell Gallery and imported
   first, each polled until Succeeded or Failed; a failure carries the service's error text.
-- Every SDK error becomes an ``AccountError`` sentence (401, 403, unknown account, throttling,
-  network); the token never appears in one.
+- Every SDK error becomes an ``AccountError`` sentence (``rjsync.accounts.azure_errors``); the
+  token never appears in one.
 """
 
 from __future__ import annotations
@@ -39,15 +39,13 @@ from typing import Callable
 
 from azure.core.exceptions import (
     AzureError,
-    ClientAuthenticationError,
     HttpResponseError,
     ResourceNotFoundError,
-    ServiceRequestError,
-    ServiceResponseError,
 )
 from azure.mgmt.automation import AutomationClient
 
 from rjsync.accounts import receipts
+from rjsync.accounts.azure_errors import Translate, Where, service_error, translate
 from rjsync.accounts.base import (
     FAILED,
     RJ_RUNTIME_ENVIRONMENT,
@@ -138,8 +136,8 @@ class AzureAccount:
         self.owned_prefix = owned_prefix
         self.settings = settings
         self.endpoints = endpoints
-        self._auth = auth
         self._rg, self._name = arm_id.resource_group, arm_id.account
+        self._where = Where(arm_id.account, arm_id.subscription, auth, endpoints.arm_endpoint)
         self._pacer = ImportPacer(settings.imports_per_window, settings.import_window)
         # imports under way, done and failed in this run, by (environment, module), lower-case
         self._imports = threading.Condition()
@@ -377,7 +375,7 @@ class AzureAccount:
                             self._rg, self._name,
                             cls=lambda response, model, _: (model, response.http_response.headers.get("Date")))
                 except ResourceNotFoundError as err:
-                    code, _ = _service_error(err)
+                    code, _ = service_error(err)
                     raise AccountError(
                         f"Automation account '{self._name}' was not found in resource group "
                         f"'{self._rg}' of subscription {self.arm_id.subscription} ({code or 'HTTP 404'}). "
@@ -456,87 +454,10 @@ class AzureAccount:
         return self._translate(err, f"creating or updating runbook '{spec.name}'")
 
     def _errors(self, action: str, not_found=None):
-        return _Translate(self, action, not_found)
+        return Translate(self._where, action, not_found)
 
     def _translate(self, err: AzureError, action: str) -> AccountError:
-        acc = self._name
-        if isinstance(err, ClientAuthenticationError) and getattr(err, "response", None) is None:
-            reason = (err.message or str(err)).strip().splitlines()[0] if (err.message or str(err)) else ""
-            return AccountError(
-                f"Could not get an Azure access token (--auth {self._auth}): {reason}"
-            )
-        if isinstance(err, HttpResponseError) and err.status_code is not None:
-            code, message = _service_error(err)
-            message = message.rstrip(".")
-            detail = f"{code}: {message}" if code else (message or f"HTTP {err.status_code}")
-            if err.status_code == 401:
-                return AccountError(
-                    f"Azure rejected the credentials while {action} ({detail}). Check --auth, and that "
-                    f"the identity belongs to the tenant of subscription {self.arm_id.subscription}."
-                )
-            if err.status_code == 403:
-                return AccountError(
-                    f"Access denied while {action} in automation account '{acc}' ({detail}). Give the "
-                    "identity the Automation Contributor role on the account."
-                )
-            if err.status_code == 429:
-                return AccountError(
-                    f"Azure kept throttling requests while {action} and the retries ran out "
-                    f"({detail}). Wait a few minutes and run again."
-                )
-            return AccountError(f"Azure refused {action} (HTTP {err.status_code}, {detail}).")
-        if isinstance(err, ServiceRequestError):
-            return AccountError(
-                f"Cannot reach Azure Resource Manager at {self.endpoints.arm_endpoint} while {action}: "
-                f"{_first_line(err)}. Check the network, --cloud/--arm-endpoint and the CA bundle "
-                "(REQUESTS_CA_BUNDLE)."
-            )
-        if isinstance(err, ServiceResponseError):
-            return AccountError(
-                f"The connection to Azure Resource Manager broke while {action}: {_first_line(err)}. "
-                "Run again; a re-run completes what was left undone."
-            )
-        return AccountError(f"Azure failed while {action}: {_first_line(err)}.")
-
-
-class _Translate:
-    """Turn SDK errors into ``AccountError``s; ``not_found`` (an error type) passes through."""
-
-    def __init__(self, account: AzureAccount, action: str, passthrough):
-        self.account, self.action, self.passthrough = account, action, passthrough
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc is None or not isinstance(exc, AzureError):
-            return False
-        if self.passthrough is not None and isinstance(exc, self.passthrough):
-            if not (isinstance(exc, HttpResponseError) and exc.status_code in (401, 403, 429)):
-                return False
-        raise self.account._translate(exc, self.action) from None
-
-
-def _service_error(err: HttpResponseError) -> tuple[str, str]:
-    """The ``error.code`` and ``error.message`` the service sent, as far as they can be read."""
-    odata = getattr(err, "error", None)
-    code = getattr(odata, "code", None) or ""
-    message = getattr(odata, "message", None) or ""
-    if not message:
-        response = getattr(err, "response", None)
-        try:
-            body = response.json() if response is not None else None
-            if isinstance(body, dict) and isinstance(body.get("error"), dict):
-                code = code or body["error"].get("code") or ""
-                message = body["error"].get("message") or ""
-        except Exception:  # noqa: BLE001 - not JSON: fall back to the reason phrase
-            message = getattr(err, "reason", None) or ""
-    return str(code), str(message).strip()
-
-
-def _first_line(err: Exception) -> str:
-    text = (getattr(err, "message", None) or str(err) or type(err).__name__).strip()
-    return text.splitlines()[0] if text else type(err).__name__
+        return translate(err, action, self._where)
 
 
 def _text(value) -> str:
