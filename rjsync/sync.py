@@ -109,12 +109,10 @@ def prepare(settings: SyncSettings, *, opener: AccountOpener = default_opener,
             checkout: tuple[Checkout, Catalog] | None = None) -> Prepared:
     """Read source (unless ``checkout`` gives it, read already) and account, and plan."""
     source, catalog = checkout or read_source(settings.source, settings.policy)
-    account = opener(settings)
-    try:
+    with contextlib.ExitStack() as on_failure:
+        account = on_failure.enter_context(contextlib.closing(opener(settings)))
         snapshot, plan = plan_against(account, catalog, settings.policy, settings.concurrency)
-    except BaseException:
-        account.close()
-        raise
+        on_failure.pop_all()  # planned: the Prepared owns the account now
     return Prepared(settings, source, catalog, account, snapshot, plan)
 
 
@@ -138,13 +136,11 @@ def prepare_saved(path: str, *, azure: AzureOptions, concurrency: int,
                             policy=plan.policy, azure=azure, concurrency=concurrency)
     checkout, catalog = read_source(settings.source, plan.policy)
     check_source_fresh(plan, catalog, path)  # before the account is opened
-    account = opener(settings)
-    try:
+    with contextlib.ExitStack() as on_failure:
+        account = on_failure.enter_context(contextlib.closing(opener(settings)))
         snapshot = account.snapshot(snapshot_scope(plan.policy))
         check_account_fresh(plan, snapshot, path)
-    except BaseException:
-        account.close()
-        raise
+        on_failure.pop_all()  # fresh: the Prepared owns the account now
     return Prepared(settings, checkout, catalog, account, snapshot, plan)
 
 
