@@ -204,6 +204,7 @@ def apply(prepared: Prepared, *, max_deletions: int | None = None,
         report = apply_plan(prepared.plan, prepared.account, prepared.files,
                             concurrency=writes_at_once(prepared.settings.concurrency),
                             max_deletions=max_deletions, on_start=events.start, on_outcome=events.outcome)
+        prepared.account.finish()
     return ApplyResult(prepared.plan, report, time.monotonic() - started)
 
 

@@ -28,10 +28,13 @@ Built on ``azure-mgmt-automation`` (api-version 2024-10-23) and ``azure-core``:
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from enum import Enum
@@ -46,6 +49,7 @@ from azure.mgmt.automation import AutomationClient
 
 from rjsync.accounts import receipts
 from rjsync.accounts.azure_errors import Translate, Where, service_error, translate
+from rjsync.accounts.azure_index import ReceiptIndex, variable_name
 from rjsync.accounts.base import (
     FAILED,
     RJ_RUNTIME_ENVIRONMENT,
@@ -60,6 +64,7 @@ from rjsync.accounts.base import (
     check_environment_name,
     check_owned,
     check_write,
+    is_owned,
     trim_description,
     type_change_error,
     version_key,
@@ -78,6 +83,9 @@ from rjsync.catalog.text import normalized_sha256
 from rjsync.errors import AccountError
 
 API_VERSION = "2024-10-23"
+
+#: Notes for whoever runs the sync (``extra={"target": ...}``): ``rjsync apply`` prints them.
+log = logging.getLogger(__name__)
 
 _IDEMPOTENT = frozenset(["HEAD", "GET", "PUT", "DELETE", "OPTIONS", "TRACE", "POST", "PATCH"])
 _FAILED_STATES = {FAILED.lower(), "cancelled", "canceled"}
@@ -170,6 +178,7 @@ class AzureAccount:
         self.gallery = Gallery(gallery_url or DEFAULT_GALLERY_URL, connection_verify=verify,
                                retry_backoff_factor=settings.retry_backoff_factor)
         self._location: str | None = None
+        self._index = ReceiptIndex()  # what list items leave out; loaded by each snapshot
         self._lock = threading.Lock()
         self._clock = clock
         self._skew = timedelta(0)  # Resource Manager's clock minus this machine's
@@ -180,11 +189,12 @@ class AzureAccount:
         c, rg, acc = self._client, self._rg, self._name
         try:
             with self._errors("listing the runbooks", not_found=ResourceNotFoundError):
-                runbooks = [_live_runbook(rb) for rb in c.runbook.list_by_automation_account(rg, acc)]
+                listed = [_live_runbook(rb) for rb in c.runbook.list_by_automation_account(rg, acc)]
         except ResourceNotFoundError:
             self._forget_location()
             self._account_location()  # says which part of the ARM id is wrong
             raise
+        runbooks = self._complete(listed)
         modules = []
         if scope is None or scope.account_modules:
             with self._errors("listing the modules"):
@@ -216,6 +226,68 @@ class AzureAccount:
             modules=tuple(sorted(modules, key=lambda m: m.name.lower())),
             runtime_environments=tuple(sorted(environments, key=lambda e: e.name.lower())),
         )
+
+    def _complete(self, listed: list[LiveRunbook]) -> list[LiveRunbook]:
+        """The listed runbooks with what list items leave out (tags, description) for the owned
+        ones: from the receipt index where it still vouches for a runbook, else from a GET of it
+        (``rjsync.accounts.azure_index``). Customers' runbooks are taken as listed."""
+        index = self._load_index()
+        owned = [r for r in listed if is_owned(r.name, self.owned_prefix)]
+        index.retain(r.name for r in owned)
+        unknown = [r.name for r in owned if index.vouch(r.name, r.last_modified) is None]
+        fetched: dict[str, LiveRunbook | None] = {}
+        if unknown:
+            workers = max(1, min(self.settings.max_concurrent_requests, len(unknown)))
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                fetched = dict(zip([n.lower() for n in unknown], pool.map(self._get_runbook, unknown)))
+        complete = []
+        for live in listed:
+            key = live.name.lower()
+            if key in fetched:
+                if fetched[key] is not None:  # None: deleted since the list
+                    index.record(fetched[key])
+                    complete.append(fetched[key])
+                continue
+            entry = index.vouch(live.name, live.last_modified) if is_owned(live.name, self.owned_prefix) else None
+            complete.append(replace(live, tags=dict(entry.tags), description=entry.description) if entry else live)
+        return complete
+
+    def _get_runbook(self, name: str) -> LiveRunbook | None:
+        try:
+            with self._errors(f"reading runbook '{name}'", not_found=ResourceNotFoundError):
+                return _live_runbook(self._client.runbook.get(self._rg, self._name, name))
+        except ResourceNotFoundError:
+            return None
+
+    def _load_index(self) -> ReceiptIndex:
+        name = variable_name(self.owned_prefix)
+        try:
+            with self._errors(f"reading the variable '{name}'", not_found=ResourceNotFoundError):
+                variable = self._client.variable.get(self._rg, self._name, name)
+            text = json.loads(variable.value) if isinstance(variable.value, str) else None
+        except ResourceNotFoundError:
+            text = None
+        except ValueError:  # not JSON: someone else's variable of that name, or mangled
+            text = None
+        self._index = ReceiptIndex.parse(text if isinstance(text, str) else None)
+        return self._index
+
+    def finish(self) -> None:
+        """Store the receipt index when an apply changed it (one write; a plan never calls this).
+        Failing to store it costs the next plan GETs, nothing else: a note, not an error."""
+        if not self._index.changed:
+            return
+        name = variable_name(self.owned_prefix)
+        body = {"name": name, "properties": {
+            "value": json.dumps(self._index.to_text()), "isEncrypted": False,
+            "description": "rjsync's index of the receipts of its runbooks: a cache, safe to delete"}}
+        try:
+            with self._errors(f"storing the variable '{name}'"):
+                self._client.variable.create_or_update(self._rg, self._name, name, body)
+            self._index.changed = False
+        except AccountError as err:
+            log.info("the receipt index was not stored (%s); the next plan reads each runbook instead",
+                     err.message, extra={"target": self.target})
 
     def read_content(self, name: str) -> bytes | None:
         try:
@@ -259,7 +331,9 @@ class AzureAccount:
         else:
             with self._errors(f"reading runbook '{name}'"):
                 live = c.runbook.get(rg, acc, name)
-        return _live_runbook(live)
+        written = _live_runbook(live)
+        self._index.record(written)
+        return written
 
     def write_properties(self, spec: RunbookWrite) -> LiveRunbook | None:
         check_write(spec, self.owned_prefix)
@@ -275,7 +349,9 @@ class AzureAccount:
         with self._errors(f"updating the properties of runbook '{spec.name}'"):
             live = self._client.runbook.update(self._rg, self._name, spec.name, body,
                                                retry_on_methods=_IDEMPOTENT)
-        return _live_runbook(live)
+        written = _live_runbook(live)
+        self._index.record(written)
+        return written
 
     def delete_runbook(self, name: str) -> None:
         check_owned(name, self.owned_prefix, "delete")
@@ -285,6 +361,7 @@ class AzureAccount:
                 self._client.runbook.delete(self._rg, self._name, name)
         except ResourceNotFoundError:
             pass  # already gone
+        self._index.forget(name)
 
     def ensure_runtime_environment(
         self, name: str = RJ_RUNTIME_ENVIRONMENT, *, language: str = "PowerShell", version: str = "7.4"

@@ -189,6 +189,10 @@ class Account(Protocol):
     def import_module(self, spec: ModuleImport) -> LiveModule:
         """Import or upgrade a module/package (dependencies first) and wait until it is done."""
 
+    def finish(self) -> None:
+        """An apply is over: store what the account keeps between syncs (the Azure account's
+        receipt index). Never raises; a plan never calls it."""
+
     def close(self) -> None:
         """Release connections and locks."""
 

@@ -216,6 +216,9 @@ class LocalAccount:
             self._write_modules(state)
             return _module(entry)
 
+    def finish(self) -> None:
+        pass  # files are read whole: nothing is kept between syncs
+
     def close(self) -> None:
         pass
 

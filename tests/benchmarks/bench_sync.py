@@ -61,6 +61,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -493,8 +494,9 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, str]]:
             # Runbooks another tool published (RealmJoin's own sync): same content, classic
             # PowerShell 5.1, no rjsync receipt. rjsync adopts them: reads each content, then one
             # PATCH each (runtime environment, receipt), nothing uploaded or published again.
-            for live in azure.fakes[concurrent_target].runbooks.values():
+            for live in azure.fakes[concurrent_target].runbooks.values():  # moves lastModifiedTime, as Azure does
                 live.tags, live.runtime_environment = {}, None
+                live.modified = datetime.now(timezone.utc).isoformat()
             adopt = sync(azure, concurrent_target, repo, policy, concurrency=DEFAULT_CONCURRENCY,
                          label=f"adoption of {len(catalog.runbooks)} runbooks without receipts")
             for line in describe_sync(adopt):

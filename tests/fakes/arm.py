@@ -36,6 +36,7 @@ It honours what ``shared/azure-automation-api.md`` records about the service:
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import re
 import threading
@@ -118,6 +119,7 @@ class FakeAccount:
     runbooks: dict[str, FakeRunbook] = field(default_factory=dict)
     modules: dict[str, FakeModule] = field(default_factory=dict)
     environments: dict[str, FakeEnvironment] = field(default_factory=dict)
+    variables: dict[str, dict] = field(default_factory=dict)  # lower name -> name, value, ...
     #: time.monotonic() of every module/package import the account started (refusals not included)
     import_starts: list[float] = field(default_factory=list)
 
@@ -196,6 +198,10 @@ class ArmEmulator:
             self.accounts: dict[tuple[str, str, str], FakeAccount] = {}
             self.tokens: dict[str, str] = {"test-token": "contributor"}
             self.page_size = 100
+            #: Runbook list items as Azure answers them: no tags, description, etag or parameters
+            #: (2024-10-23 example listRunbooksByAutomationAccount.json; Azure/azure-powershell#752,
+            #: #17086). True answers whole objects, the old shape, for a test that needs it.
+            self.full_list_items = False
             self.lro_polls = 1
             self.lro_retry_after: str | None = None  # e.g. "1"; sent on 202s
             self.lro_retry_after_ms: str | None = None
@@ -324,7 +330,9 @@ class ArmEmulator:
         if request.method != "GET":
             return _not_allowed(request)
         items = sorted(account.runbooks.values(), key=lambda r: r.name.lower())
-        return self._page(request, [self._runbook_json(account, rb) for rb in items])
+        if self.full_list_items:
+            return self._page(request, [self._runbook_json(account, rb) for rb in items])
+        return self._page(request, [self._runbook_list_item(account, rb) for rb in items])
 
     def runbook(self, request, account, name):
         rb = account.runbook(name)
@@ -454,7 +462,52 @@ class ArmEmulator:
         if remaining > 0:
             self._operations[op] = remaining - 1
             return Response(202, b"", self._lro_headers(account, resource, op))
-        return Response.json(200, {})
+        # done: 200 with an empty body, as Azure answers a finished operation's Location (the
+        # poller ignores the body; recorded responses of azure-cli's automation tests)
+        return Response(200, b"", {})
+
+    # -- variables ------------------------------------------------------------------------------
+
+    def variables(self, request, account):
+        if request.method != "GET":
+            return _not_allowed(request)
+        items = sorted(account.variables.values(), key=lambda v: v["name"].lower())
+        return self._page(request, [self._variable_json(account, v) for v in items])
+
+    def variable(self, request, account, name):
+        current = account.variables.get(name.lower())
+        if request.method == "GET":
+            if current is None:
+                return Response.error(404, "NotFound", f"Variable '{name}' not found.")
+            return Response.json(200, self._variable_json(account, current))
+        if request.method == "DELETE":
+            if current is None:
+                return Response(204, b"", {})
+            del account.variables[name.lower()]
+            return Response(200, b"", {})
+        if request.method in ("PUT", "PATCH"):
+            body = request.json() or {}
+            props = body.get("properties") or {}
+            value = props.get("value", (current or {}).get("value"))
+            if value is not None and not isinstance(value, str):
+                return Response.error(400, "BadRequest", "The variable value must be a JSON-encoded string.")
+            if value is not None:
+                try:
+                    json.loads(value)  # the service stores a value as JSON text
+                except ValueError:
+                    return Response.error(400, "BadRequest", "Invalid JSON value for the variable.")
+            variable = {"name": current["name"] if current else name, "value": value,
+                        "description": props.get("description", (current or {}).get("description", "")),
+                        "isEncrypted": bool(props.get("isEncrypted", False)), "modified": _now()}
+            account.variables[name.lower()] = variable
+            return Response.json(200 if current else 201, self._variable_json(account, variable))
+        return _not_allowed(request)
+
+    def _variable_json(self, account, variable: dict) -> dict:
+        return {"id": f"{account.id}/variables/{variable['name']}", "name": variable["name"],
+                "properties": {"value": None if variable["isEncrypted"] else variable["value"],
+                               "isEncrypted": variable["isEncrypted"], "description": variable["description"],
+                               "creationTime": variable["modified"], "lastModifiedTime": variable["modified"]}}
 
     # -- modules and packages -------------------------------------------------------------------
 
@@ -619,6 +672,14 @@ class ArmEmulator:
             },
         }
 
+    def _runbook_list_item(self, account, rb: FakeRunbook) -> dict:
+        """A runbook as a list shows it: what the shared notes record, nothing more."""
+        whole = self._runbook_json(account, rb)
+        kept = ("creationTime", "lastModifiedTime", "logActivityTrace", "logProgress", "logVerbose",
+                "runbookType", "runtimeEnvironment", "state")
+        return {"id": whole["id"], "name": whole["name"], "type": whole["type"], "location": whole["location"],
+                "properties": {k: whole["properties"][k] for k in kept}}
+
     def _runbook_json_response(self, account, rb, status):
         if rb is None:
             return _runbook_not_found()
@@ -711,6 +772,8 @@ _ROUTES = [
     (rf"/runbooks/{_N}/draft/content", ArmEmulator.runbook_draft_content),
     (rf"/runbooks/{_N}/draft/undoEdit", ArmEmulator.runbook_undo_edit),
     (r"/(?P<resource>runbooks/[^/]+)/operationResults/(?P<op>[^/]+)", ArmEmulator.operation),
+    (r"/variables", ArmEmulator.variables),
+    (rf"/variables/{_N}", ArmEmulator.variable),
     (r"/modules", ArmEmulator.modules),
     (rf"/modules/{_N}", ArmEmulator.module),
     (r"/runtimeEnvironments", ArmEmulator.environments),
