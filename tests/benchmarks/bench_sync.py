@@ -89,7 +89,7 @@ PROVISIONING_POLL_INTERVAL = 1.0  # so one module import takes ~1 s
 CHANGED = 10
 SERVICE_IMPORT_LIMIT = (5, 30.0)  # imports per seconds per account, enforced by the emulator
 
-NOOP_MAX_REQUESTS = 4
+NOOP_MAX_REQUESTS = 6  # issue 13: on list items as Azure answers them (no tags, no description)
 FLOOR_MARGIN = 3.0  # a first sync ends at most this long after the floor the service sets (issue 12)
 RESYNC_MAX_SECONDS = 5.0
 #: Subscriptions of the accounts synced within Resource Manager's budgets: each its own budget.
@@ -144,6 +144,10 @@ class Azure:
         return open_account(sync_settings.target, owned_prefix=sync_settings.policy.prefix,
                             arm_endpoint=self.arm.endpoint, credential=self.credential,
                             gallery_url=self.gallery.base_url, settings=settings)
+
+    def fakes_by_name(self, name: str) -> str:
+        """The target of the account called ``name``."""
+        return next(t for t in self.fakes if t.endswith(f"/{name}"))
 
     def close(self) -> None:
         self.arm.close()
@@ -540,6 +544,10 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, str]]:
                 up_budget, up_refused = budgeted(Path(upstream), "aa-bench-upstream-budget", BUDGET_SUBSCRIPTIONS[1],
                                                  "upstream: full first sync within ARM's request budgets")
                 upstream_runs = [(up, None), (up_budget, up_refused)]
+                up_noop_s, up_noop_requests, up_noop = noop_plan(azure, azure.fakes_by_name("aa-bench-upstream"),
+                                                                 Path(upstream), policy)
+                print(f"upstream no-op plan: {up_noop_s:.2f} s, {len(up_noop_requests)} ARM requests, "
+                      f"{'no changes' if not up_noop.has_changes else 'CHANGES: ' + str(up_noop.summary())}")
 
             baseline = None
             if not args.skip_baseline:
@@ -570,6 +578,9 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, str]]:
     ]
     for run, refused in upstream_runs:
         rows += first_sync_rows(run, refused)
+    if upstream_runs:
+        rows.append(("upstream: no-op plan: ARM requests", f"{len(up_noop_requests)}", f"<= {NOOP_MAX_REQUESTS}",
+                     verdict(len(up_noop_requests) <= NOOP_MAX_REQUESTS and not up_noop.has_changes)))
     if baseline is not None:
         rows += [(f"{baseline.label}: plan + apply", f"{baseline.plan_apply_s:.1f} s", "-", ""),
                  ("  ARM requests (plan + apply)", f"{baseline.requests}", "", "")]
