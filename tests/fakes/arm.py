@@ -30,6 +30,10 @@ It honours what ``shared/azure-automation-api.md`` records about the service:
   request that finds its bucket empty is refused with 429 SubscriptionRequestsThrottled and
   ``Retry-After`` (whole seconds until a token is back, at least 1), is not carried out, and is
   recorded in ``throttled``; every answer carries ``x-ms-ratelimit-remaining-subscription-{kind}``.
+  Requests whose path matches one of ``resource_request_paths`` (regexes; by default the job
+  endpoints ``/jobs/...``, where the shared notes saw it) spend a ``resource-requests`` bucket
+  instead (``throttling["resource-requests"]``, else their kind's size and refill) and answer
+  with ``x-ms-ratelimit-remaining-subscription-resource-requests`` and no header of their kind.
 - Job schedules (``/jobSchedules/{id}``: PUT 201, GET, list, DELETE) and webhooks
   (``/webhooks/{name}``: PUT 200/201, GET, list, DELETE) hang on a runbook's name, with their
   parameters. They stay when the runbook is PATCHed, its draft replaced or published; deleting
@@ -252,6 +256,8 @@ class ArmEmulator:
             #: kind -> (tokens, refill per second), e.g. ARM_THROTTLING; None = no throttling
             self.throttling: dict[str, tuple[int, float]] | None = None
             self.throttled: list[Throttled] = []
+            #: paths (regexes) answered with the resource-requests header instead of their kind's
+            self.resource_request_paths: list[str] = [r"/jobs(/|$)"]
             self._buckets: dict[tuple[str, str, str], TokenBucket] = {}
             self._operations: dict[str, int] = {}
             self._ids = itertools.count(1)
@@ -285,6 +291,11 @@ class ArmEmulator:
             return self._serve(request, role)
         kind = {"GET": "reads", "HEAD": "reads", "DELETE": "deletes"}.get(request.method, "writes")
         capacity, refill = self.throttling[kind]
+        if any(re.search(p, request.path, re.IGNORECASE) for p in self.resource_request_paths):
+            # Some endpoints answer x-ms-ratelimit-remaining-subscription-resource-requests and no
+            # header of the request's kind (shared notes, Throttling: seen on Automation job requests).
+            kind = "resource-requests"
+            capacity, refill = self.throttling.get(kind, (capacity, refill))
         subscription = request.path.split("/")[2].lower() if request.path.count("/") >= 2 else ""
         principal = request.headers.get("authorization", "")[7:].strip()
         now = time.monotonic()
