@@ -27,6 +27,7 @@ from typing import Callable
 
 from rjsync.accounts import open_account
 from rjsync.accounts.base import Account, Snapshot
+from rjsync.accounts.credentials import check_runtime_environments
 from rjsync.catalog.build import build_catalog
 from rjsync.catalog.model import Catalog
 from rjsync.engine.apply import DONE, FAILED, SKIPPED, ApplyReport, Outcome, apply_plan
@@ -78,6 +79,12 @@ class Prepared:
         self.close()
 
 
+def check_cloud(settings: SyncSettings) -> None:
+    """Stop before anything is read when the target's cloud cannot do what the policy asks."""
+    if not settings.target.strip().lower().startswith("local:"):
+        check_runtime_environments(settings.azure.cloud, settings.policy.runtime_environment)
+
+
 def read_source(spec: SourceSpec, policy: Policy) -> tuple[Checkout, Catalog]:
     checkout = open_source(spec.location, spec.ref)
     return checkout, catalog_of(checkout, policy)
@@ -108,6 +115,7 @@ def plan_against(account: Account, catalog: Catalog, policy: Policy, concurrency
 def prepare(settings: SyncSettings, *, opener: AccountOpener = default_opener,
             checkout: tuple[Checkout, Catalog] | None = None) -> Prepared:
     """Read source (unless ``checkout`` gives it, read already) and account, and plan."""
+    check_cloud(settings)
     source, catalog = checkout or read_source(settings.source, settings.policy)
     with contextlib.ExitStack() as on_failure:
         account = on_failure.enter_context(contextlib.closing(opener(settings)))
@@ -134,6 +142,7 @@ def prepare_saved(path: str, *, azure: AzureOptions, concurrency: int,
     ref = source.get("commit") if source.get("kind") == "git" else None
     settings = SyncSettings(source=SourceSpec(source["location"], ref or source.get("ref")), target=plan.target,
                             policy=plan.policy, azure=azure, concurrency=concurrency)
+    check_cloud(settings)
     checkout, catalog = read_source(settings.source, plan.policy)
     check_source_fresh(plan, catalog, path)  # before the account is opened
     with contextlib.ExitStack() as on_failure:

@@ -16,6 +16,7 @@ from fakes.arm import ArmEmulator, StaticTokenCredential
 from fakes.gallery import FakeGallery
 from fakes.server import TestTLS
 from rjsync.accounts import open_account
+from rjsync.accounts.pacing import forget_budgets
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -94,6 +95,7 @@ def gallery(_gallery_server):
 @pytest.fixture
 def arm(_arm_server, gallery, tls, monkeypatch):
     _arm_server.reset()
+    forget_budgets()  # the client's request budgets live for the process: each test starts anew
     _arm_server.account = _arm_server.add_account(SUBSCRIPTION, GROUP, NAME)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls.ca_path))
     yield _arm_server

@@ -444,6 +444,42 @@ def test_plan_with_a_bad_target_fails_in_one_line(src, command):
                                     "account, or an automation account's ARM id /subscriptions/")
 
 
+US_GOVERNMENT = ("Error: Runtime environments (here 'RJ-PowerShell-7.4') are not offered in Azure Government "
+                 "clouds: set 'runtime: classic' in the manifest or pass --runtime classic for Windows "
+                 "PowerShell 5.1 runbooks.\n")
+
+
+@pytest.fixture
+def signed_in(credential, monkeypatch):
+    """The CLI's identity is the emulator's static token (``--auth`` is not under test)."""
+    monkeypatch.setattr("rjsync.accounts.credentials.make_credential", lambda *a, **k: credential)
+    return credential
+
+
+@pytest.mark.parametrize("command", ["plan", "apply"])
+def test_plan_in_us_government_with_a_runtime_environment_stops_before_any_request(src, arm, signed_in, command):
+    from fakes.accounts import ARM_ID
+
+    write_source(src, jobs(0))
+    result = invoke(command, "--source", src, "--target", ARM_ID, "--cloud", "usgovernment",
+                    "--arm-endpoint", arm.endpoint, *ONE_SHOT[command])
+
+    assert result.exit_code == 1, result.output
+    assert (result.stdout, result.stderr) == ("", US_GOVERNMENT)
+    assert arm.server.log == []
+
+
+def test_plan_in_us_government_with_classic_runbooks_plans(src, arm, signed_in):
+    from fakes.accounts import ARM_ID
+
+    write_source(src, jobs(0))
+    result = invoke("plan", "--source", src, "--target", ARM_ID, "--cloud", "usgovernment",
+                    "--arm-endpoint", arm.endpoint, "--runtime", "classic", "--detailed-exitcode")
+
+    ok(result, 2)
+    assert "Plan: 1 to create." in result.stdout, result.stdout
+    assert signed_in.scopes[0] == ("https://management.core.usgovcloudapi.net/.default",)
+
 @pytest.mark.parametrize("command", ["plan", "apply"])
 def test_plan_with_a_missing_source_folder_fails_in_one_line(tmp_path, account, command):
     missing = tmp_path / "no-such-folder"

@@ -8,8 +8,10 @@ Built on ``azure-mgmt-automation`` (api-version 2024-10-23) and ``azure-core``:
 - Long-running operations (replace draft content, publish) are polled at
   ``polling_interval`` (1 s; the SDK's default of 30 s would make 170 publishes take hours),
   and the poller honours the service's ``Retry-After``. Lists follow ``nextLink`` to the end.
-- A runbook write is: create/update (type, runtime environment, description, tags without
-  the receipt) -> replace the draft content -> publish -> add the receipt tags. The receipt
+- A runbook write is: create (PUT, a runbook the plan did not see) or change in place (PATCH
+  of runtime environment, description, tags: an existing runbook is never PUT again, which
+  would risk its job schedules and webhooks), both without the receipt -> replace the draft
+  content -> publish -> add the receipt tags. The receipt
   is written only after publish succeeded (design invariant 4). An update that leaves the
   content as it is (adoption, a new receipt, description, runtime environment) is one PATCH,
   after reading the published content to confirm it still is what the receipt will say.
@@ -301,21 +303,8 @@ class AzureAccount:
         check_write(spec, self.owned_prefix)
         location = self._account_location()
         c, rg, acc, name = self._client, self._rg, self._name, spec.name
-        properties = {
-            "runbookType": spec.runbook_type,
-            "description": trim_description(spec.description),
-            "logVerbose": False,
-            "logProgress": False,
-            "draft": {},
-        }
-        if spec.runtime_environment:
-            properties["runtimeEnvironment"] = spec.runtime_environment
-        body = {"name": name, "location": location, "tags": dict(spec.tags), "properties": properties}
-        try:
-            with self._errors(f"creating or updating runbook '{name}'", not_found=HttpResponseError):
-                c.runbook.create_or_update(rg, acc, name, body)
-        except HttpResponseError as err:
-            raise self._write_refused(spec, err) from None
+        if not (spec.exists and self._change_in_place(spec)):
+            self._create(spec, location)
         with self._errors(f"uploading the content of runbook '{name}'"):
             c.runbook_draft.begin_replace_content(
                 rg, acc, name, spec.content, content_type="text/powershell"
@@ -334,6 +323,50 @@ class AzureAccount:
         written = _live_runbook(live)
         self._index.record(written)
         return written
+
+    def _change_in_place(self, spec: RunbookWrite) -> bool:
+        """PATCH an existing runbook's runtime environment, description and tags, without its
+        receipt (a PATCH replaces the whole tag map, so the old receipt is gone before the content
+        changes). Never a PUT: job schedules and webhooks hang on the runbook, and updates that
+        re-PUT a runbook are reported to lose them (shared notes). False when the runbook is not
+        there (deleted since the plan): the caller creates it."""
+        # The SDK's PATCH model lacks runtimeEnvironment; the service takes it in a dict. None
+        # (classic) unlinks it; whether Azure takes null here is unverified (its documentation
+        # PATCHes an environment's name).
+        properties = {"description": trim_description(spec.description),
+                      "runtimeEnvironment": spec.runtime_environment}
+        try:
+            with self._errors(f"updating runbook '{spec.name}'", not_found=HttpResponseError):
+                live = self._client.runbook.update(self._rg, self._name, spec.name,
+                                                   {"tags": dict(spec.tags), "properties": properties},
+                                                   retry_on_methods=_IDEMPOTENT)
+        except ResourceNotFoundError:
+            return False
+        except HttpResponseError as err:
+            raise self._write_refused(spec, err, "updating") from None
+        old = _text(live.properties.runbook_type) if live.properties else ""
+        if old and old.lower() != spec.runbook_type.lower():  # a PATCH cannot change the type
+            raise type_change_error(live.name, old, spec.runbook_type)
+        return True
+
+    def _create(self, spec: RunbookWrite, location: str) -> None:
+        """PUT a runbook the plan did not see in the account (type, runtime environment,
+        description, tags without the receipt) with an empty draft."""
+        properties = {
+            "runbookType": spec.runbook_type,
+            "description": trim_description(spec.description),
+            "logVerbose": False,
+            "logProgress": False,
+            "draft": {},
+        }
+        if spec.runtime_environment:
+            properties["runtimeEnvironment"] = spec.runtime_environment
+        body = {"name": spec.name, "location": location, "tags": dict(spec.tags), "properties": properties}
+        try:
+            with self._errors(f"creating or updating runbook '{spec.name}'", not_found=HttpResponseError):
+                self._client.runbook.create_or_update(self._rg, self._name, spec.name, body)
+        except HttpResponseError as err:
+            raise self._write_refused(spec, err) from None
 
     def write_properties(self, spec: RunbookWrite) -> LiveRunbook | None:
         check_write(spec, self.owned_prefix)
@@ -517,7 +550,8 @@ class AzureAccount:
             )
         return module
 
-    def _write_refused(self, spec: RunbookWrite, err: HttpResponseError) -> AccountError:
+    def _write_refused(self, spec: RunbookWrite, err: HttpResponseError,
+                       verb: str = "creating or updating") -> AccountError:
         """Explain a refused create/update; a type change gets the delete-and-create advice."""
         if err.status_code == 400:
             try:
@@ -528,7 +562,7 @@ class AzureAccount:
             old = current.properties.runbook_type if current is not None and current.properties else None
             if old and _text(old).lower() != spec.runbook_type.lower():
                 return type_change_error(current.name, _text(old), spec.runbook_type)
-        return self._translate(err, f"creating or updating runbook '{spec.name}'")
+        return self._translate(err, f"{verb} runbook '{spec.name}'")
 
     def _errors(self, action: str, not_found=None):
         return Translate(self._where, action, not_found)

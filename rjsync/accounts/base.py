@@ -124,6 +124,9 @@ class RunbookWrite:
     ``tags`` are written with the runbook; ``receipt`` tags (design invariant 4: content hash,
     source commit and path) are added only after the content was published.
     ``runtime_environment`` None means a classic runbook of ``runbook_type``.
+    ``exists``: the plan saw the runbook in the account (an update), so it is changed in place
+    and never created again (job schedules and webhooks hang on it); when it has gone since, it
+    is created. False (a create, or a replace after its delete) creates it.
     """
 
     name: str
@@ -133,6 +136,7 @@ class RunbookWrite:
     description: str = ""
     tags: Mapping[str, str] = field(default_factory=dict, hash=False)
     receipt: Mapping[str, str] = field(default_factory=dict, hash=False)
+    exists: bool = False
 
 
 @dataclass(frozen=True)

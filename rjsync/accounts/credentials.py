@@ -23,6 +23,7 @@ certificate            CertificateCredential                AZURE_TENANT_ID, AZU
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -39,6 +40,9 @@ class Cloud:
     arm_endpoint: str
     scope: str
     authority: str
+    #: Whether Automation offers runtime environments there ("Manage runtime environment",
+    #: prerequisites: not in Azure Government clouds).
+    runtime_environments: bool = True
 
 
 CLOUDS = {
@@ -47,7 +51,8 @@ CLOUDS = {
     "china": Cloud("china", "https://management.chinacloudapi.cn/", "https://management.chinacloudapi.cn/.default",
                    "login.chinacloudapi.cn"),
     "usgovernment": Cloud("usgovernment", "https://management.usgovcloudapi.net/",
-                          "https://management.core.usgovcloudapi.net/.default", "login.microsoftonline.us"),
+                          "https://management.core.usgovcloudapi.net/.default", "login.microsoftonline.us",
+                          runtime_environments=False),
 }
 
 
@@ -69,7 +74,17 @@ def resolve_cloud(cloud: str = "public", arm_endpoint: str | None = None) -> Clo
             f"The Resource Manager endpoint '{arm_endpoint}' must be an https:// URL "
             "(tokens are never sent over plain HTTP)."
         )
-    return Cloud(base.name, arm_endpoint.rstrip("/") + "/", base.scope, base.authority)
+    return dataclasses.replace(base, arm_endpoint=arm_endpoint.rstrip("/") + "/")
+
+
+def check_runtime_environments(cloud: str, runtime_environment: str | None) -> None:
+    """Refuse a runtime environment in a cloud that does not offer them (before any request)."""
+    if runtime_environment is not None and not resolve_cloud(cloud).runtime_environments:
+        raise AccountError(
+            f"Runtime environments (here '{runtime_environment}') are not offered in Azure Government "
+            "clouds: set 'runtime: classic' in the manifest or pass --runtime classic for Windows "
+            "PowerShell 5.1 runbooks."
+        )
 
 
 def make_credential(auth: str = "default", *, client_id: str | None = None, cloud: Cloud = CLOUDS["public"]):

@@ -58,11 +58,13 @@ class RequestBudget:
     """This machine's view of one of Resource Manager's token buckets (one kind of request, one
     subscription), so that concurrent requests queue here instead of running into 429s.
 
-    Resource Manager refills the bucket at ``refill`` tokens per second and says in every answer
-    how many remain (``x-ms-ratelimit-remaining-subscription-{kind}``). The budget believes the
-    lowest count it can: the count it kept (requests sent since are taken from it, the refill is
-    added), lowered to what an answer says. Before the first answer, and after one that says
-    nothing of the budget (a service that does not meter it), it lets requests through.
+    Resource Manager refills the bucket at ``refill`` tokens per second and says in an answer
+    how many remain (``x-ms-ratelimit-remaining-subscription-{kind}``, or on some endpoints only
+    ``...-resource-requests``: ``remaining_header``). The budget believes the lowest count it can:
+    the count it kept (requests sent since are taken from it, the refill is added), lowered to
+    what an answer says. Before the first answer that says a count it lets requests through; an
+    answer that says nothing changes nothing (a missing header is not "unlimited", shared notes,
+    Throttling), so pacing does not flap when answers with and without the header alternate.
     ``acquire`` waits until a token is there; a 429 empties the bucket and closes it until the
     answer's ``Retry-After``.
     """
@@ -106,11 +108,9 @@ class RequestBudget:
                 count = float(int(remaining)) if remaining is not None else None
             except ValueError:
                 count = None
-            if count is not None:
+            if count is not None:  # an answer without a count keeps what the budget knew
                 self._capacity = max(self._capacity, count + 1)
                 self._tokens = count if self._tokens is None else min(self._tokens, count)
-            elif status != 429:
-                self._tokens, self._capacity = None, 0.0
             closed = 0.0
             if status == 429:
                 self._tokens = 0.0
@@ -126,8 +126,26 @@ class RequestBudget:
             return closed
 
 
+#: What some endpoints answer instead of the header of the request's kind (shared notes: seen on
+#: Automation job requests).
+RESOURCE_REQUESTS_HEADER = "x-ms-ratelimit-remaining-subscription-resource-requests"
+
+
+def remaining_header(headers, kind: str) -> str | None:
+    """The tokens an answer says remain for a request of ``kind``: its kind's header, else the
+    resource-requests one, else None."""
+    own = headers.get(f"x-ms-ratelimit-remaining-subscription-{kind}")
+    return own if own is not None else headers.get(RESOURCE_REQUESTS_HEADER)
+
+
 _budgets: dict[tuple[str, str, str, float], RequestBudget] = {}
 _budgets_lock = threading.Lock()
+
+
+def forget_budgets() -> None:
+    """Forget every budget this process learnt (a test starts from nothing, as a new process)."""
+    with _budgets_lock:
+        _budgets.clear()
 
 
 def request_budgets(endpoint: str, subscription: str, *, reads: float, writes: float,
@@ -157,8 +175,7 @@ class BudgetPacing(HTTPPolicy):
         budget.acquire()
         response = self.next.send(request)
         http = response.http_response
-        closed = budget.observe(http.status_code,
-                                http.headers.get(f"x-ms-ratelimit-remaining-subscription-{kind}"),
+        closed = budget.observe(http.status_code, remaining_header(http.headers, kind),
                                 http.headers.get("Retry-After"))
         if closed:
             log.info("Resource Manager throttles this subscription's %s (429): waiting %.0f s",

@@ -256,6 +256,7 @@ def _write(account: Account, change: Change, files: Mapping[str, bytes], commit:
         description=after.get("description") or "",
         tags=dict(after.get("tags") or {}),
         receipt=receipt,
+        exists=change.action == UPDATE,  # a replace deletes it first
     )
     try:
         if _in_place(change) and account.write_properties(spec) is not None:

@@ -166,6 +166,28 @@ def test_account_write_runbook_refuses_a_classic_type_change(account):
     assert account.snapshot().runbooks[0].runbook_type == "PowerShell"
 
 
+
+def test_account_write_runbook_in_place_refuses_a_classic_type_change_too(account):
+    write(account, runbook_type="PowerShell72")
+
+    with pytest.raises(AccountError) as caught:
+        write(account, runbook_type="PowerShell", exists=True)
+
+    assert str(caught.value) == (
+        "Runbook 'rjgit-user_security_reset-password' is a PowerShell72 runbook and cannot become a "
+        "PowerShell runbook in place: delete it and create it again (its job schedules and webhooks "
+        "are lost)."
+    )
+    assert account.snapshot().runbooks[0].runbook_type == "PowerShell72"
+    assert account.read_content("rjgit-user_security_reset-password") == SCRIPT
+
+
+def test_account_write_runbook_said_to_exist_is_created_when_it_does_not(account):
+    live = write(account, exists=True, receipt={"rjsync.sha256": "1"})
+
+    assert (live.name, live.state) == ("rjgit-user_security_reset-password", "Published")
+    assert account.read_content("rjgit-user_security_reset-password") == SCRIPT
+
 def test_account_runtime_environment_change_is_an_update_of_the_same_runbook(account):
     write(account, content=b"v1", receipt={"rjsync.sha256": "1"})
     environment = account.ensure_runtime_environment("RJ-PowerShell-7.4")

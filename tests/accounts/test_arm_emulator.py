@@ -94,3 +94,61 @@ def test_arm_emulator_rate_faults_repeat_with_the_seed(client, arm):
 
     assert first == run()
     assert 503 in first
+
+
+# -- job schedules and webhooks hang on a runbook's name --------------------------------------------
+
+
+def _link(client, name=RUNBOOK, job_schedule="0f1e2d3c-0000-4000-8000-000000000001", webhook="wh-x"):
+    client.job_schedule.create(GROUP, NAME, job_schedule, {"properties": {
+        "schedule": {"name": "daily"}, "runbook": {"name": name}, "parameters": {"UserName": "alice"}}})
+    client.webhook.create_or_update(GROUP, NAME, webhook, {"name": webhook, "properties": {
+        "isEnabled": True, "runbook": {"name": name}, "parameters": {"Mode": "fast"}}})
+
+
+def _links(client):
+    return ([(j.properties.runbook.name, j.properties.schedule.name, j.properties.parameters)
+             for j in client.job_schedule.list_by_automation_account(GROUP, NAME)],
+            [(w.name, w.properties.runbook.name, w.properties.parameters)
+             for w in client.webhook.list_by_automation_account(GROUP, NAME)])
+
+
+def test_arm_emulator_job_schedules_and_webhooks_stay_through_patch_draft_and_publish(client):
+    _create(client)
+    _link(client)
+
+    client.runbook.update(GROUP, NAME, RUNBOOK, {"tags": {"a": "b"}, "properties": {"description": "X."}})
+    client.runbook_draft.begin_replace_content(GROUP, NAME, RUNBOOK, b"v2", content_type="text/powershell").result()
+    client.runbook.begin_publish(GROUP, NAME, RUNBOOK).result()
+
+    assert _links(client) == ([(RUNBOOK, "daily", {"UserName": "alice"})], [("wh-x", RUNBOOK, {"Mode": "fast"})])
+    job_schedule = client.job_schedule.get(GROUP, NAME, "0f1e2d3c-0000-4000-8000-000000000001")
+    assert job_schedule.properties.job_schedule_id == "0f1e2d3c-0000-4000-8000-000000000001"
+
+
+def test_arm_emulator_job_schedules_and_webhooks_go_with_a_deleted_runbook(client):
+    _create(client)
+    _create(client, "rjgit-org_general_y")
+    _link(client)
+    _link(client, "rjgit-org_general_y", "0f1e2d3c-0000-4000-8000-000000000002", "wh-y")
+
+    client.runbook.delete(GROUP, NAME, RUNBOOK.upper())
+
+    assert _links(client) == ([("rjgit-org_general_y", "daily", {"UserName": "alice"})],
+                              [("wh-y", "rjgit-org_general_y", {"Mode": "fast"})])
+
+
+def test_arm_emulator_a_put_on_an_existing_runbook_drops_its_job_schedules_and_webhooks(client):
+    _create(client)
+    _link(client)
+
+    _create(client)  # the worst case of the re-PUT hazard
+
+    assert _links(client) == ([], [])
+
+
+def test_arm_emulator_links_only_an_existing_runbook(client):
+    with pytest.raises(HttpResponseError) as caught:
+        _link(client)
+
+    assert caught.value.status_code == 404

@@ -77,6 +77,21 @@ def test_throttling_refills_the_bucket_over_time(client, arm):
     assert arm.account.runbook("rjgit-a").tags == {"n": "3"}
 
 
+def test_throttling_answers_resource_requests_on_its_paths_without_the_kind_header(client, arm):
+    assert arm.resource_request_paths == [r"/jobs(/|$)"]  # the job endpoints, by default
+    arm.throttling = {"reads": ROOMY, "writes": ROOMY, "deletes": ROOMY, "resource-requests": (5, 1.0)}
+    arm.resource_request_paths = [r"/runbooks/[^/]+$"]
+    arm.account.add_runbook("rjgit-a", b"1")
+    headers = []
+
+    for value in "12":
+        client.runbook.update(GROUP, NAME, "rjgit-a", {"tags": {"n": value}},
+                              cls=lambda r, *_: headers.append(r.http_response.headers))
+
+    assert [h.get("x-ms-ratelimit-remaining-subscription-resource-requests") for h in headers] == ["4", "3"]
+    assert not any("x-ms-ratelimit-remaining-subscription-writes" in h for h in headers)
+
+
 # -- the client's budget ---------------------------------------------------------------------------
 
 
@@ -107,3 +122,20 @@ def test_client_says_when_resource_manager_throttles_and_for_how_long(arm, open_
     notes = [(r.getMessage(), r.target) for r in caplog.records if r.name == "rjsync.accounts.pacing"]
     assert notes == [("Resource Manager throttles this subscription's writes (429): waiting 2 s", account.target)]
     assert arm.account.runbook("rjgit-b").tags["rjsync.sha256"] == "0" * 64  # then it went through
+
+
+def test_client_paces_to_the_resource_requests_header_when_the_kind_header_is_absent(arm, open_azure):
+    """Answers that carry only x-ms-ratelimit-remaining-subscription-resource-requests still
+    count: the writes are paced to them and none runs into a 429."""
+    arm.throttling = {"reads": ROOMY, "writes": ROOMY, "deletes": ROOMY, "resource-requests": (2, 20.0)}
+    arm.resource_request_paths = [r"/runbooks/[^/]+$"]
+    names = [f"rjgit-{i}" for i in range(8)]
+    for name in names:
+        arm.account.add_runbook(name, b"1")
+    account = open_azure()  # FAST: the budget assumes 10 writes per s, the emulator grants 20
+
+    for name in names:
+        account.write_properties(RunbookWrite(name, b"1", receipt={"rjsync.sha256": "0" * 64}))
+
+    assert arm.throttled == []
+    assert all(arm.account.runbook(name).tags["rjsync.sha256"] == "0" * 64 for name in names)

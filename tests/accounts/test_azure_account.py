@@ -58,6 +58,31 @@ def test_azure_account_write_runbook_waits_for_each_long_running_operation(azure
     ]
 
 
+
+def test_azure_account_changes_an_existing_runbook_in_place_without_a_put(azure_account, arm):
+    arm.account.add_runbook(RUNBOOK, b"v1", runtime_environment=None)
+
+    live = azure_account.write_runbook(spec(content=b"v2", exists=True))
+
+    steps = [(r.method, r.path.split(NAME)[1], r.status) for r in arm.server.log if "operationResults" not in r.path]
+    assert steps == [
+        ("GET", "", 200),
+        ("PATCH", f"/runbooks/{RUNBOOK}", 200),
+        ("PUT", f"/runbooks/{RUNBOOK}/draft/content", 202),
+        ("POST", f"/runbooks/{RUNBOOK}/publish", 202),
+        ("PATCH", f"/runbooks/{RUNBOOK}", 200),
+    ]
+    assert (live.state, live.description) == ("Published", "Reset a password.")
+    assert azure_account.read_content(RUNBOOK) == b"v2"
+
+
+def test_azure_account_update_of_a_runbook_deleted_since_the_plan_creates_it(azure_account, arm):
+    live = azure_account.write_runbook(spec(exists=True))
+
+    steps = [(r.method, r.path.split(NAME)[1], r.status) for r in arm.server.log if "operationResults" not in r.path]
+    assert steps[1:3] == [("PATCH", f"/runbooks/{RUNBOOK}", 404), ("PUT", f"/runbooks/{RUNBOOK}", 201)]
+    assert (live.name, live.state) == (RUNBOOK, "Published")
+
 def test_azure_account_long_running_operations_honour_retry_after(azure_account, arm):
     arm.lro_retry_after_ms = "150"
 

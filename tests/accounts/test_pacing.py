@@ -7,7 +7,13 @@ from __future__ import annotations
 import threading
 import time
 
-from rjsync.accounts.pacing import ImportPacer, RequestBudget, request_budgets, request_kind
+from rjsync.accounts.pacing import (
+    ImportPacer,
+    RequestBudget,
+    remaining_header,
+    request_budgets,
+    request_kind,
+)
 
 RATES = {"reads": 25.0, "writes": 10.0, "deletes": 10.0}
 SUBSCRIPTION = "4e2c8f10-1b2c-4d5e-8f90-123456789abc"
@@ -48,14 +54,24 @@ def test_budget_believes_the_lower_count_of_its_own_and_the_answer():
     assert time.monotonic() - started >= 0.09  # the next token, at 10 per s
 
 
-def test_budget_forgets_what_it_knew_after_an_answer_that_says_nothing_of_the_budget():
-    budget = RequestBudget(1.0)
+def test_budget_keeps_its_pace_when_answers_with_and_without_its_header_alternate():
+    budget = RequestBudget(20.0)  # a token every 50 ms
     budget.observe(200, "0", None)
-    budget.observe(200, None, None)  # a service that does not meter this
     started = time.monotonic()
-    for _ in range(20):
+    for i in range(6):
         budget.acquire()
-    assert time.monotonic() - started < 0.5
+        budget.observe(200, "0" if i % 2 else None, None)  # every other answer says nothing of it
+
+    assert time.monotonic() - started >= 6 * 0.05 - 0.01  # never "unlimited" in between
+
+
+def test_remaining_header_reads_resource_requests_when_the_kind_header_is_absent():
+    own = {"x-ms-ratelimit-remaining-subscription-writes": "7",
+           "x-ms-ratelimit-remaining-subscription-resource-requests": "3"}
+    other = {"x-ms-ratelimit-remaining-subscription-resource-requests": "3"}
+
+    assert [remaining_header(own, "writes"), remaining_header(other, "writes"),
+            remaining_header(other, "reads"), remaining_header({}, "writes")] == ["7", "3", "3", None]
 
 
 def test_budget_closes_until_the_retry_after_of_a_429():

@@ -30,6 +30,15 @@ It honours what ``shared/azure-automation-api.md`` records about the service:
   request that finds its bucket empty is refused with 429 SubscriptionRequestsThrottled and
   ``Retry-After`` (whole seconds until a token is back, at least 1), is not carried out, and is
   recorded in ``throttled``; every answer carries ``x-ms-ratelimit-remaining-subscription-{kind}``.
+  Requests whose path matches one of ``resource_request_paths`` (regexes; by default the job
+  endpoints ``/jobs/...``, where the shared notes saw it) spend a ``resource-requests`` bucket
+  instead (``throttling["resource-requests"]``, else their kind's size and refill) and answer
+  with ``x-ms-ratelimit-remaining-subscription-resource-requests`` and no header of their kind.
+- Job schedules (``/jobSchedules/{id}``: PUT 201, GET, list, DELETE) and webhooks
+  (``/webhooks/{name}``: PUT 200/201, GET, list, DELETE) hang on a runbook's name, with their
+  parameters. They stay when the runbook is PATCHed, its draft replaced or published; deleting
+  the runbook removes them; a PUT on an existing runbook drops them (the worst case: see
+  ``_drop_links``). Schedules themselves are not modelled: any schedule name is taken.
 - Faults and the request log come from ``LoopbackServer`` (``self.server``).
 """
 
@@ -111,6 +120,26 @@ class FakeEnvironment:
 
 
 @dataclass
+class FakeJobSchedule:
+    id: str
+    runbook: str  # the runbook's name, as sent
+    schedule: str
+    parameters: dict = field(default_factory=dict)
+    run_on: str | None = None
+
+
+@dataclass
+class FakeWebhook:
+    name: str
+    runbook: str  # the runbook's name, as sent
+    parameters: dict = field(default_factory=dict)
+    is_enabled: bool = True
+    expiry_time: str | None = None
+    run_on: str | None = None
+    created: str = field(default_factory=_now)
+
+
+@dataclass
 class FakeAccount:
     subscription: str
     resource_group: str
@@ -122,6 +151,8 @@ class FakeAccount:
     variables: dict[str, dict] = field(default_factory=dict)  # lower name -> name, value, ...
     #: time.monotonic() of every module/package import the account started (refusals not included)
     import_starts: list[float] = field(default_factory=list)
+    job_schedules: dict[str, FakeJobSchedule] = field(default_factory=dict)  # by id, lower-case
+    webhooks: dict[str, FakeWebhook] = field(default_factory=dict)  # by name, lower-case
 
     @property
     def id(self) -> str:
@@ -138,6 +169,24 @@ class FakeAccount:
                          state="Published" if published else "New", **props)
         self.runbooks[name.lower()] = rb
         return rb
+
+    def add_job_schedule(self, id: str, runbook: str, schedule: str, parameters: dict | None = None) -> FakeJobSchedule:
+        """Seed a job schedule linking ``runbook`` (by name) to ``schedule`` with ``parameters``."""
+        job_schedule = FakeJobSchedule(id, runbook, schedule, dict(parameters or {}))
+        self.job_schedules[id.lower()] = job_schedule
+        return job_schedule
+
+    def add_webhook(self, name: str, runbook: str, parameters: dict | None = None) -> FakeWebhook:
+        """Seed a webhook that starts ``runbook`` (by name) with ``parameters``."""
+        webhook = FakeWebhook(name, runbook, dict(parameters or {}))
+        self.webhooks[name.lower()] = webhook
+        return webhook
+
+    def links(self, runbook: str) -> tuple[list[FakeJobSchedule], list[FakeWebhook]]:
+        """The job schedules and webhooks that hang on ``runbook`` (names compared case-insensitively)."""
+        key = runbook.lower()
+        return ([j for j in self.job_schedules.values() if j.runbook.lower() == key],
+                [w for w in self.webhooks.values() if w.runbook.lower() == key])
 
     def add_module(self, name: str, version: str, state: str = "Succeeded") -> FakeModule:
         module = FakeModule(name, version, "", [], state=state)
@@ -213,6 +262,8 @@ class ArmEmulator:
             #: kind -> (tokens, refill per second), e.g. ARM_THROTTLING; None = no throttling
             self.throttling: dict[str, tuple[int, float]] | None = None
             self.throttled: list[Throttled] = []
+            #: paths (regexes) answered with the resource-requests header instead of their kind's
+            self.resource_request_paths: list[str] = [r"/jobs(/|$)"]
             self._buckets: dict[tuple[str, str, str], TokenBucket] = {}
             self._operations: dict[str, int] = {}
             self._ids = itertools.count(1)
@@ -246,6 +297,11 @@ class ArmEmulator:
             return self._serve(request, role)
         kind = {"GET": "reads", "HEAD": "reads", "DELETE": "deletes"}.get(request.method, "writes")
         capacity, refill = self.throttling[kind]
+        if any(re.search(p, request.path, re.IGNORECASE) for p in self.resource_request_paths):
+            # Some endpoints answer x-ms-ratelimit-remaining-subscription-resource-requests and no
+            # header of the request's kind (shared notes, Throttling: seen on Automation job requests).
+            kind = "resource-requests"
+            capacity, refill = self.throttling.get(kind, (capacity, refill))
         subscription = request.path.split("/")[2].lower() if request.path.count("/") >= 2 else ""
         principal = request.headers.get("authorization", "")[7:].strip()
         now = time.monotonic()
@@ -342,6 +398,9 @@ class ArmEmulator:
             if rb is None:
                 return _runbook_not_found()
             del account.runbooks[name.lower()]
+            # a deleted runbook takes its job schedules and webhooks with it (the shared notes:
+            # "delete + create loses its job schedules and webhooks")
+            self._drop_links(account, rb.name)
             return Response(200)
         if request.method == "PUT":
             return self._runbook_put(request, account, name, rb)
@@ -391,6 +450,12 @@ class ArmEmulator:
         if created:
             rb = FakeRunbook(name, runbook_type)
             account.runbooks[name.lower()] = rb
+        else:
+            # The worst case of a re-PUT: Terraform users report updates that re-PUT a runbook
+            # losing its job schedules or their parameters (hashicorp/terraform-provider-azurerm
+            # #8634, #7130, #17970). The cause is unverified; the emulator drops them all, so a
+            # client that re-creates an existing runbook is caught. A PATCH keeps them.
+            self._drop_links(account, rb.name)
         rb.runtime_environment = env or None
         rb.description = props.get("description") or ""
         rb.tags = dict(body.get("tags") or {})
@@ -508,6 +573,76 @@ class ArmEmulator:
                 "properties": {"value": None if variable["isEncrypted"] else variable["value"],
                                "isEncrypted": variable["isEncrypted"], "description": variable["description"],
                                "creationTime": variable["modified"], "lastModifiedTime": variable["modified"]}}
+
+    # -- job schedules and webhooks: they hang on a runbook's name ------------------------------
+
+    def _drop_links(self, account, runbook: str) -> None:
+        job_schedules, webhooks = account.links(runbook)
+        for job_schedule in job_schedules:
+            del account.job_schedules[job_schedule.id.lower()]
+        for webhook in webhooks:
+            del account.webhooks[webhook.name.lower()]
+
+    def job_schedules(self, request, account):
+        if request.method != "GET":
+            return _not_allowed(request)
+        items = sorted(account.job_schedules.values(), key=lambda j: j.id.lower())
+        return self._page(request, [self._job_schedule_json(account, j) for j in items])
+
+    def job_schedule(self, request, account, id):
+        current = account.job_schedules.get(id.lower())
+        if request.method == "GET":
+            if current is None:
+                return Response.error(404, "NotFound", f"The job schedule '{id}' was not found.")
+            return Response.json(200, self._job_schedule_json(account, current))
+        if request.method == "DELETE":
+            if current is None:
+                return Response.error(404, "NotFound", f"The job schedule '{id}' was not found.")
+            del account.job_schedules[id.lower()]
+            return Response(200)
+        if request.method == "PUT":  # the SDK takes 201 only: a job schedule is created, never updated
+            props = request.json().get("properties") or {}
+            runbook = (props.get("runbook") or {}).get("name")
+            schedule = (props.get("schedule") or {}).get("name")
+            if not runbook or not schedule:
+                return Response.error(400, "BadRequest", "properties.runbook.name and properties.schedule.name are required.")
+            if account.runbook(runbook) is None:
+                return _runbook_not_found()
+            current = FakeJobSchedule(id, runbook, schedule, dict(props.get("parameters") or {}), props.get("runOn"))
+            account.job_schedules[id.lower()] = current
+            return Response.json(201, self._job_schedule_json(account, current))
+        return _not_allowed(request)
+
+    def webhooks(self, request, account):
+        if request.method != "GET":
+            return _not_allowed(request)
+        items = sorted(account.webhooks.values(), key=lambda w: w.name.lower())
+        return self._page(request, [self._webhook_json(account, w) for w in items])
+
+    def webhook(self, request, account, name):
+        current = account.webhooks.get(name.lower())
+        if request.method == "GET":
+            if current is None:
+                return Response.error(404, "NotFound", f"The webhook '{name}' was not found.")
+            return Response.json(200, self._webhook_json(account, current))
+        if request.method == "DELETE":
+            if current is None:
+                return Response.error(404, "NotFound", f"The webhook '{name}' was not found.")
+            del account.webhooks[name.lower()]
+            return Response(200)
+        if request.method == "PUT":
+            props = request.json().get("properties") or {}
+            runbook = (props.get("runbook") or {}).get("name")
+            if not runbook:
+                return Response.error(400, "BadRequest", "properties.runbook.name is required.")
+            if account.runbook(runbook) is None:
+                return _runbook_not_found()
+            created = current is None
+            current = FakeWebhook(current.name if current else name, runbook, dict(props.get("parameters") or {}),
+                                  bool(props.get("isEnabled", True)), props.get("expiryTime"), props.get("runOn"))
+            account.webhooks[name.lower()] = current
+            return Response.json(201 if created else 200, self._webhook_json(account, current))
+        return _not_allowed(request)
 
     # -- modules and packages -------------------------------------------------------------------
 
@@ -685,6 +820,26 @@ class ArmEmulator:
             return _runbook_not_found()
         return Response.json(status, self._runbook_json(account, rb))
 
+    def _job_schedule_json(self, account, job_schedule: FakeJobSchedule) -> dict:
+        return {
+            "id": f"{account.id}/jobSchedules/{job_schedule.id}", "name": job_schedule.id,
+            "type": "Microsoft.Automation/AutomationAccounts/JobSchedules",
+            "properties": {"jobScheduleId": job_schedule.id, "schedule": {"name": job_schedule.schedule},
+                           "runbook": {"name": job_schedule.runbook}, "runOn": job_schedule.run_on,
+                           "parameters": job_schedule.parameters},
+        }
+
+    def _webhook_json(self, account, webhook: FakeWebhook) -> dict:
+        return {
+            "id": f"{account.id}/webhooks/{webhook.name}", "name": webhook.name,
+            "type": "Microsoft.Automation/AutomationAccounts/Webhooks",
+            "properties": {"isEnabled": webhook.is_enabled, "uri": None, "expiryTime": webhook.expiry_time,
+                           "lastInvokedTime": None, "parameters": webhook.parameters,
+                           "runbook": {"name": webhook.runbook}, "runOn": webhook.run_on,
+                           "creationTime": webhook.created, "lastModifiedTime": webhook.created,
+                           "lastModifiedBy": "", "description": ""},
+        }
+
     def _module_json(self, account, module: FakeModule, kind: str) -> dict:
         props = {
             "provisioningState": module.state,
@@ -774,6 +929,10 @@ _ROUTES = [
     (r"/(?P<resource>runbooks/[^/]+)/operationResults/(?P<op>[^/]+)", ArmEmulator.operation),
     (r"/variables", ArmEmulator.variables),
     (rf"/variables/{_N}", ArmEmulator.variable),
+    (r"/jobSchedules", ArmEmulator.job_schedules),
+    (r"/jobSchedules/(?P<id>[^/]+)", ArmEmulator.job_schedule),
+    (r"/webhooks", ArmEmulator.webhooks),
+    (rf"/webhooks/{_N}", ArmEmulator.webhook),
     (r"/modules", ArmEmulator.modules),
     (rf"/modules/{_N}", ArmEmulator.module),
     (r"/runtimeEnvironments", ArmEmulator.environments),
