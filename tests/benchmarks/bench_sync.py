@@ -488,6 +488,9 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, str]]:
                           label=f"re-sync of {len(changed)} changed runbooks")
             for line in describe_sync(resync):
                 print(line)
+            # an existing runbook is changed in place: a PUT would lose its job schedules and webhooks
+            resync_puts = sum(1 for r in resync.apply_requests
+                              if r.method == "PUT" and re.search(r"/runbooks/[^/]+$", r.path))
             updates = resync.changes.get(f"{RUNBOOK} {UPDATE}", 0)
             if updates != CHANGED or sum(resync.changes.values()) != CHANGED:
                 raise SystemExit(f"the re-sync plan was not {CHANGED} runbook updates: {dict(resync.changes)}")
@@ -571,6 +574,7 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, str]]:
         (f"re-sync {CHANGED} changed runbooks: plan + apply", f"{resync.plan_apply_s:.2f} s",
          f"< {RESYNC_MAX_SECONDS:g} s", verdict(resync.plan_apply_s < RESYNC_MAX_SECONDS)),
         ("  ARM requests (plan + apply)", f"{resync.requests}", "", ""),
+        ("  PUTs on an existing runbook", f"{resync_puts}", "0", verdict(resync_puts == 0)),
         (f"adopt {adopt.changes.get(f'{RUNBOOK} {UPDATE}', 0)} runbooks without receipts: plan + apply",
          f"{adopt.plan_apply_s:.2f} s", "-", ""),
         ("  ARM requests (plan + apply); publishes", f"{adopt.requests}; {adopt_publishes}", "", ""),
