@@ -16,3 +16,8 @@ def version_key(version: str | None) -> tuple:
         numbers.append(0)
     # a prerelease sorts before its release
     return (tuple(numbers), 0 if pre else 1, pre)
+
+
+def version_known(version: str | None) -> bool:
+    """Whether ``version`` is a version at all: the service may report none, or ``Unknown``."""
+    return bool(version) and version.strip().lower() != "unknown"

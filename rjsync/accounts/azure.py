@@ -22,8 +22,13 @@ Built on ``azure-mgmt-automation`` (api-version 2024-10-23) and ``azure-core``:
 - Requests are paced (``rjsync.accounts.pacing``): Resource Manager's request budgets are
   spent evenly, module/package imports keep to ``imports_per_window`` per ``import_window``
   seconds, and at most ``max_concurrent_requests`` are in flight.
-- Module/package imports: dependencies resolved from the PowerShell Gallery and imported
-  first, each polled until Succeeded or Failed; a failure carries the service's error text.
+- Module/package imports: the versions of every module one apply imports and of their
+  dependencies are decided together (``rjsync.accounts.resolution``), so each is imported once;
+  dependencies are imported first, and an import's PUT leaves only once its dependencies read
+  loaded again after the wait for the import window. A PUT answers Creating with no version;
+  each import is polled until Succeeded or Created (final, as Microsoft's own module-update
+  runbooks treat it) or Failed; a failure carries the service's error text. The content link
+  is the gallery's direct package URL (its redirect resolved).
 - Every SDK error becomes an ``AccountError`` sentence (``rjsync.accounts.azure_errors``); the
   token never appears in one.
 """
@@ -55,7 +60,6 @@ from rjsync.accounts.azure_index import ReceiptIndex, variable_name
 from rjsync.accounts.base import (
     FAILED,
     RJ_RUNTIME_ENVIRONMENT,
-    SUCCEEDED,
     LiveModule,
     LiveRunbook,
     LiveRuntimeEnvironment,
@@ -70,16 +74,19 @@ from rjsync.accounts.base import (
     trim_description,
     type_change_error,
     version_key,
+    version_known,
 )
 from rjsync.accounts.credentials import CLOUDS, Cloud
-from rjsync.accounts.gallery import DEFAULT_GALLERY_URL, Gallery, GalleryPackage
+from rjsync.accounts.gallery import DEFAULT_GALLERY_URL, Gallery, GalleryError
 from rjsync.accounts.pacing import (
     BudgetPacing,
     ImportPacer,
     ImportPacing,
     RequestLimit,
+    import_slot,
     request_budgets,
 )
+from rjsync.accounts.resolution import ModuleSet, Resolved, resolve_set
 from rjsync.catalog.naming import OWNED_PREFIX
 from rjsync.catalog.text import normalized_sha256
 from rjsync.errors import AccountError
@@ -152,8 +159,11 @@ class AzureAccount:
         # imports under way, done and failed in this run, by (environment, module), lower-case
         self._imports = threading.Condition()
         self._importing: set[tuple[str, str]] = set()
-        self._imported: dict[tuple[str, str], LiveModule] = {}
+        self._imported: dict[tuple[str, str], tuple[str | None, LiveModule]] = {}  # (version imported, module)
         self._import_errors: dict[tuple[str, str], str] = {}
+        # module sets resolved, by (environment, requirements): decided once per apply
+        self._resolving = threading.Lock()
+        self._sets: dict[tuple, tuple[ModuleSet, dict[str, LiveModule]]] = {}
         self.budgets = request_budgets(endpoints.arm_endpoint, arm_id.subscription,
                                        reads=settings.reads_per_second, writes=settings.writes_per_second,
                                        deletes=settings.deletes_per_second)
@@ -423,33 +433,53 @@ class AzureAccount:
 
     def import_module(self, spec: ModuleImport) -> LiveModule:
         self._account_location()
-        plan = self.gallery.resolve(spec.name, spec.version, spec.prefer)
-        live = {m.name.lower(): m for m in self._modules(spec.runtime_environment)}
+        modules, live = self._module_set(spec)
+        if spec.name.lower() in modules.errors:
+            raise AccountError(modules.errors[spec.name.lower()])
         result: LiveModule | None = None
-        for pkg in plan:
-            result = self._import_once(pkg, spec.runtime_environment, live)
+        for entry in modules.closure(spec.name):
+            result = self._import_once(entry, spec.runtime_environment, modules, live)
         assert result is not None
         return result
 
-    def _import_once(self, pkg: GalleryPackage, environment: str | None,
+    def _module_set(self, spec: ModuleImport) -> tuple[ModuleSet, dict[str, LiveModule]]:
+        """The versions of ``spec`` and of every module imported beside it (its
+        ``requirements``) with all their dependencies, decided together once (per place and set
+        of requirements), from the gallery and what the account has loaded."""
+        wanted = {k: v for k, v in spec.requirements.items() if k.lower() != spec.name.lower()}
+        wanted[spec.name] = spec.version
+        key = ((spec.runtime_environment or "").lower(),
+               frozenset((k.lower(), (v or "").lower()) for k, v in wanted.items()))
+        with self._resolving:
+            if key not in self._sets:
+                live = {m.name.lower(): m for m in self._modules(spec.runtime_environment)}
+                if len(wanted) > 1:  # the requirements' own look-ups at once, as separate imports made them
+                    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="rjsync-gallery") as pool:
+                        list(pool.map(lambda item: _quietly(self.gallery, *item), wanted.items()))
+                loaded = {name: m.version for name, m in live.items() if m.loaded}
+                self._sets[key] = (resolve_set(wanted, loaded, self.gallery), live)
+            return self._sets[key]
+
+    def _import_once(self, entry: Resolved, environment: str | None, modules: ModuleSet,
                      live: dict[str, LiveModule]) -> LiveModule:
-        """Import ``pkg`` unless the account has it at its version or newer (never downgrade).
+        """Import ``entry`` unless the account has it at that version or newer (never downgrade).
         Imports run in parallel threads, and two may need one dependency: an import of it
         under way is waited for, not started again, and its failure is the waiter's too."""
-        key = ((environment or "").lower(), pkg.id.lower())
+        key = ((environment or "").lower(), entry.id.lower())
         with self._imports:
             while key in self._importing:
                 self._imports.wait()
             if key in self._import_errors:
                 raise AccountError(self._import_errors[key])
-            current = self._imported.get(key) or live.get(pkg.id.lower())
-            if (current is not None and current.provisioning_state == SUCCEEDED
-                    and version_key(current.version) >= version_key(pkg.version)):
-                return current
+            done = self._imported.get(key)
+            if done is not None and version_key(done[0]) >= version_key(entry.version):
+                return done[1]
+            if entry.installed and entry.id.lower() in live:
+                return live[entry.id.lower()]
             self._importing.add(key)
         module, error = None, None
         try:
-            module = self._import(pkg, environment)
+            module = self._import(entry, environment, modules)
             return module
         except AccountError as err:
             error = err.message
@@ -458,7 +488,7 @@ class AzureAccount:
             with self._imports:
                 self._importing.discard(key)
                 if module is not None:
-                    self._imported[key] = module
+                    self._imported[key] = (entry.version, module)
                 if error is not None:
                     self._import_errors[key] = error
                 self._imports.notify_all()
@@ -519,23 +549,43 @@ class AzureAccount:
                 f"'{self._name}': create it first (rjsync creates RJ-PowerShell-7.4 when it is missing)."
             ) from None
 
-    def _import(self, pkg: GalleryPackage, environment: str | None) -> LiveModule:
+    def _import(self, entry: Resolved, environment: str | None, modules: ModuleSet) -> LiveModule:
+        """PUT the import once its dependencies are loaded at the set's versions, and poll it
+        until it ends. The import window is waited for first (a slot of the account's
+        ``ImportPacer``), then the dependencies are read again, and the PUT leaves with that
+        slot: no dependency can have changed between the check and the PUT while this waited
+        for the window, and a wait for a dependency holds no slot."""
         c, rg, acc = self._client, self._rg, self._name
-        body = {"properties": {"contentLink": {"uri": self.gallery.content_url(pkg.id, pkg.version),
-                                               "version": pkg.version}}}
+        body = {"properties": {"contentLink": {"uri": self._content_link(entry), "version": entry.version}}}
         if environment is None:
-            what = f"module '{pkg.id}' {pkg.version} into automation account '{acc}'"
-            put = lambda: c.module.create_or_update(rg, acc, pkg.id, body)  # noqa: E731
-            get = lambda: c.module.get(rg, acc, pkg.id)  # noqa: E731
+            what = f"module '{entry.id}' {entry.version} into automation account '{acc}'"
+            put = lambda **kw: c.module.create_or_update(rg, acc, entry.id, body, **kw)  # noqa: E731
+            get = lambda name=entry.id: c.module.get(rg, acc, name)  # noqa: E731
         else:
-            what = (f"package '{pkg.id}' {pkg.version} into runtime environment '{environment}' of "
+            what = (f"package '{entry.id}' {entry.version} into runtime environment '{environment}' of "
                     f"automation account '{acc}'")
-            put = lambda: c.package.create_or_update(rg, acc, environment, pkg.id, body)  # noqa: E731
-            get = lambda: c.package.get(rg, acc, environment, pkg.id)  # noqa: E731
-        with self._errors(f"importing {what}"):
-            module = _live_module(put())
+            put = lambda **kw: c.package.create_or_update(rg, acc, environment, entry.id, body, **kw)  # noqa: E731
+            get = lambda name=entry.id: c.package.get(rg, acc, environment, name)  # noqa: E731
         deadline = time.monotonic() + self.settings.provisioning_timeout
-        while module.provisioning_state.lower() not in _FAILED_STATES | {SUCCEEDED.lower()}:
+        while True:
+            slot = import_slot(self._pacer, entry.id, self.target)
+            try:
+                waiting = self._dependencies_waiting(entry, modules, get, what)
+            except BaseException:
+                self._pacer.release(slot)
+                raise
+            if waiting is None:
+                break
+            self._pacer.release(slot)
+            if time.monotonic() > deadline:
+                raise AccountError(
+                    f"Importing {what} did not start within {self.settings.provisioning_timeout:g} s: its "
+                    f"dependency {waiting} is still being imported; check the account's modules and run again."
+                )
+            time.sleep(self.settings.provisioning_poll_interval)
+        with self._errors(f"importing {what}"):
+            module = _live_module(put(import_slot=slot))  # Creating, version null: import is asynchronous
+        while not module.loaded and module.provisioning_state.lower() not in _FAILED_STATES:
             if time.monotonic() > deadline:
                 raise AccountError(
                     f"Importing {what} did not finish within {self.settings.provisioning_timeout:g} s "
@@ -544,11 +594,42 @@ class AzureAccount:
             time.sleep(self.settings.provisioning_poll_interval)
             with self._errors(f"waiting for the import of {what}"):
                 module = _live_module(get())
-        if module.provisioning_state.lower() in _FAILED_STATES:
+        if not module.loaded:
             raise AccountError(
                 f"Importing {what} failed: {module.error or 'the service gave no reason'}"
             )
         return module
+
+    def _dependencies_waiting(self, entry: Resolved, modules: ModuleSet, get, what: str) -> str | None:
+        """Read ``entry``'s dependencies as the account has them now: None when each is loaded at
+        the version the set gave it (or newer), the first one still being imported otherwise; a
+        failed, missing or older one fails the import (the service would fail it for that)."""
+        for dep in entry.dependencies:
+            want = modules.get(dep.id)
+            need = want.version if want is not None else dep.min_version
+            try:
+                with self._errors(f"reading {dep.id} before importing {what}", not_found=ResourceNotFoundError):
+                    have = _live_module(get(dep.id))
+            except ResourceNotFoundError:
+                have = None
+            if have is not None and have.loaded and (
+                    not version_known(have.version) or not version_known(need)
+                    or version_key(have.version) >= version_key(need)):
+                continue
+            if have is not None and not have.loaded and have.provisioning_state.lower() not in _FAILED_STATES:
+                return f"{have.name} ({have.provisioning_state})"
+            state = "missing" if have is None else f"{have.version or 'no version'}, {have.provisioning_state}"
+            raise AccountError(
+                f"Not importing {what}: it needs {dep.id} {need or ''}, and the account has {state}."
+                .replace("  ", " ")
+            )
+        return None
+
+    def _content_link(self, entry: Resolved) -> str:
+        try:
+            return self.gallery.content_link(entry.id, entry.version)
+        except GalleryError as err:
+            raise AccountError(err.message) from None
 
     def _write_refused(self, spec: RunbookWrite, err: HttpResponseError,
                        verb: str = "creating or updating") -> AccountError:
@@ -589,6 +670,14 @@ def _live_runbook(rb) -> LiveRunbook:
         tags=dict(rb.tags or {}),
         last_modified=p.last_modified_time if p else None,
     )
+
+
+def _quietly(gallery: Gallery, name: str, version: str | None) -> None:
+    """Look a requirement up ahead (cached); a failure is left for the resolution to report."""
+    try:
+        gallery.package(name, version) if version else gallery.latest(name)
+    except GalleryError:
+        pass
 
 
 def _live_module(m) -> LiveModule:

@@ -21,7 +21,7 @@ from typing import Callable, Mapping, Protocol, runtime_checkable
 
 from rjsync.catalog.naming import OWNED_PREFIX
 from rjsync.errors import AccountError, OwnershipError
-from rjsync.versions import version_key  # noqa: F401  (re-exported for the adapters)
+from rjsync.versions import version_key, version_known  # noqa: F401  (re-exported for the adapters)
 
 #: The PowerShell 7.4 runtime environment RealmJoin's sync moves its runbooks into.
 RJ_RUNTIME_ENVIRONMENT = "RJ-PowerShell-7.4"
@@ -42,8 +42,9 @@ DESCRIPTION_LIMIT = 512
 #: Runbook states as the service reports them.
 STATE_NEW, STATE_EDIT, STATE_PUBLISHED = "New", "Edit", "Published"
 
-#: Provisioning states that end a module or package import.
-SUCCEEDED, FAILED = "Succeeded", "Failed"
+#: Provisioning states that end a module or package import. ``Created`` ends one as well as
+#: ``Succeeded`` does (Microsoft's own module-update runbooks treat them alike).
+SUCCEEDED, CREATED, FAILED = "Succeeded", "Created", "Failed"
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 _BAD_TAG_NAME = re.compile(r"[<>%&\\?/]")
@@ -71,6 +72,11 @@ class LiveModule:
     version: str | None
     provisioning_state: str
     error: str | None = None
+
+    @property
+    def loaded(self) -> bool:
+        """Its import ended well (Succeeded or Created): runbooks and dependants can use it."""
+        return self.provisioning_state.lower() in (SUCCEEDED.lower(), CREATED.lower())
 
 
 @dataclass(frozen=True)
@@ -146,15 +152,15 @@ class ModuleImport:
     ``version`` None means the newest stable version in the gallery. ``runtime_environment``
     None imports an account module (classic 5.1 runbooks); a name imports a package into that
     runtime environment. Dependencies are imported first; nothing is ever downgraded.
-    ``prefer`` names versions to import a dependency at when its range allows them (the versions
-    the plan installs anyway), else the lowest version the range allows is taken: a module the
-    plan also upgrades is then imported once, not once as a dependency and again for itself.
+    ``requirements`` names every module the same apply imports into that place (name -> the
+    version the plan asks for): the versions of all of them and of their dependencies are decided
+    together, so each module is imported once, at the highest version any of them needs.
     """
 
     name: str
     version: str | None = None
     runtime_environment: str | None = None
-    prefer: Mapping[str, str] = field(default_factory=dict, hash=False)
+    requirements: Mapping[str, str | None] = field(default_factory=dict, hash=False)
 
 
 @runtime_checkable

@@ -1,16 +1,19 @@
 """PowerShell Gallery lookups: which versions a module has and what it depends on.
 
 Azure Automation imports a module from a content link but never its dependencies, so they
-are imported first, in the order ``Gallery.resolve`` gives. The gallery's v2 (OData) API is
+are imported first, at the versions ``rjsync.accounts.resolution.resolve_set`` decides for all
+the modules of one apply together, from what this module reads. The gallery's v2 (OData) API is
 read: ``Packages(Id='X',Version='Y')`` answers one Atom entry, ``FindPackagesById()?id='X'``
 a feed of all versions (paged with ``rel="next"``); ``m:properties`` carry ``d:Id``,
 ``d:Version``, ``d:IsPrerelease`` and ``d:Dependencies`` (``Id:VersionRange:Framework``
 joined by ``|``, the range in NuGet syntax, e.g. ``Az.Accounts:[2.13.2, ):``).
 
-A dependency is satisfied by the lowest version its range allows: reproducible, and already
-satisfied on most accounts; or by the version the caller prefers (one the plan installs anyway)
-when the range allows it. Answers are cached for the life of the ``Gallery`` (one run).
-HTTP goes through azure-core, so throttling and transient faults get its retry policy.
+The content link Azure downloads a package from is the direct ``.nupkg`` URL: the gallery's
+``/api/v2/package/{Id}/{Version}`` answers a 302 to the package in blob storage, and the
+documentation's runtime-environment examples use the direct URL (``content_link`` asks once,
+without following the redirect; a gallery that serves the package itself keeps its URL).
+Answers are cached for the life of the ``Gallery`` (one run). HTTP goes through azure-core, so
+throttling and transient faults get its retry policy.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from __future__ import annotations
 import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from typing import Mapping
 from urllib.parse import quote, urljoin
 
 from azure.core import PipelineClient
@@ -118,11 +120,41 @@ class Gallery:
         )
         self._packages: dict[tuple[str, str], GalleryPackage] = {}
         self._versions: dict[str, tuple[GalleryPackage, ...]] = {}
+        self._links: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def content_url(self, name: str, version: str) -> str:
-        """The content link Azure Automation downloads the package from."""
+        """The gallery's download address of a package (it may redirect)."""
         return f"{self.base_url}/package/{quote(name)}/{quote(version)}"
+
+    def content_link(self, name: str, version: str) -> str:
+        """The content link Azure Automation downloads the package from: where the gallery's
+        download address redirects to (one request, the redirect not followed), else that address."""
+        url = self.content_url(name, version)
+        with self._lock:
+            if url in self._links:
+                return self._links[url]
+        try:
+            response = self._client.send_request(HttpRequest("GET", url), stream=True)
+        except AzureError as err:
+            raise GalleryError(f"Cannot reach the PowerShell Gallery at {self.base_url}: {err.message}") from None
+        try:
+            status, location = response.status_code, response.headers.get("Location")
+        finally:
+            response.close()
+        if status in (301, 302, 303, 307, 308) and location:
+            link = urljoin(url, location)
+        elif status < 300:
+            link = url
+        elif status == 404:
+            raise GalleryError(f"Module '{name}' version {version} cannot be downloaded from the PowerShell "
+                               f"Gallery ({self.base_url}): check the module name and version.")
+        else:
+            raise GalleryError(f"The PowerShell Gallery at {self.base_url} answered HTTP {status} for the "
+                               f"package of module '{name}' {version}; try again later.")
+        with self._lock:
+            self._links[url] = link
+        return link
 
     def package(self, name: str, version: str) -> GalleryPackage:
         key = (name.lower(), version.lower())
@@ -172,54 +204,6 @@ class Gallery:
             raise GalleryError(f"Module '{name}' has only prerelease versions in the PowerShell Gallery; pin one.")
         return stable[-1]
 
-    def pick(self, dep: Dependency, prefer: str | None = None) -> GalleryPackage:
-        """Version ``prefer`` when ``dep`` allows it, else the lowest version ``dep`` allows."""
-        if prefer and dep.allows(prefer):
-            try:
-                return self.package(dep.id, prefer)
-            except GalleryError:
-                pass
-        if dep.min_version and dep.min_inclusive:
-            try:
-                return self.package(dep.id, dep.min_version)
-            except GalleryError:
-                pass  # e.g. "2.0" listed as "2.0.0": look through all versions
-        for pkg in self.versions(dep.id):
-            if not pkg.is_prerelease and dep.allows(pkg.version):
-                return pkg
-        raise GalleryError(
-            f"No version of module '{dep.id}' in the PowerShell Gallery satisfies "
-            f"{_describe(dep)}."
-        )
-
-    def resolve(self, name: str, version: str | None = None,
-                prefer: Mapping[str, str] | None = None) -> list[GalleryPackage]:
-        """``name`` and everything it needs, dependencies first, ``name`` last. A dependency is
-        taken at the version ``prefer`` names for it when its range allows it, else at the lowest
-        version the range allows."""
-        prefer = {k.lower(): v for k, v in (prefer or {}).items()}
-        root = self.package(name, version) if version else self.latest(name)
-        order: list[GalleryPackage] = []
-        chosen: dict[str, GalleryPackage] = {root.id.lower(): root}
-
-        def visit(pkg: GalleryPackage, path: tuple[str, ...]) -> None:
-            for dep in pkg.dependencies:
-                key = dep.id.lower()
-                if key in path:
-                    raise GalleryError(f"Module '{dep.id}' depends on itself: {' -> '.join(path + (dep.id,))}.")
-                have = chosen.get(key)
-                if have is not None and dep.allows(have.version):
-                    continue
-                picked = self.pick(dep, prefer.get(key))
-                chosen[key] = picked
-                visit(picked, path + (picked.id,))
-                order[:] = [p for p in order if p.id.lower() != key]
-                order.append(picked)
-
-        visit(root, (root.id,))
-        order.append(root)
-        return order
-
     def close(self) -> None:
         self._client.close()
 
@@ -258,8 +242,3 @@ def _entry(entry: ET.Element) -> GalleryPackage:
 def _odata(value: str) -> str:
     return value.replace("'", "''")
 
-
-def _describe(dep: Dependency) -> str:
-    low = f"{'>=' if dep.min_inclusive else '>'} {dep.min_version}" if dep.min_version else ""
-    high = f"{'<=' if dep.max_inclusive else '<'} {dep.max_version}" if dep.max_version else ""
-    return " and ".join(p for p in (low, high) if p) or "any version"

@@ -229,11 +229,23 @@ class ImportPacer:
             self._changed.notify_all()
 
 
+def import_slot(pacer: ImportPacer, module: str, target: str = "") -> list[float]:
+    """A slot of ``pacer`` for importing ``module``, saying so when it has to wait for one."""
+    return pacer.acquire(lambda seconds: log.info(
+        "%s waits %.0f s to be imported: the service starts at most %d module imports per %g s",
+        module, seconds, pacer.limit, pacer.window, extra={"target": target}))
+
+
 class ImportPacing(HTTPPolicy):
     """Paces every attempt of a module or package import (PUT .../modules/{m} or
     .../packages/{p}) through an ``ImportPacer``. It sits after the retry policy, so a PUT the
     retry policy sends again (after a 503, or an answer lost after the service acted on it)
-    takes a slot of its own, as the service may count it as an import of its own."""
+    takes a slot of its own, as the service may count it as an import of its own.
+
+    A caller that must check something after the wait and right before the PUT leaves (the
+    account reads an import's dependencies again) takes the slot itself (``import_slot``) and
+    passes it with the call (``import_slot=slot``): the first attempt uses it; a retry takes
+    its own."""
 
     _IMPORT = re.compile(r"/(modules|packages)/[^/]+$", re.IGNORECASE)
 
@@ -247,10 +259,9 @@ class ImportPacing(HTTPPolicy):
         path = urlsplit(http.url).path
         if http.method != "PUT" or not self._IMPORT.search(path):
             return self.next.send(request)
-        module = unquote(path.rsplit("/", 1)[1])
-        slot = self.pacer.acquire(lambda seconds: log.info(
-            "%s waits %.0f s to be imported: the service starts at most %d module imports per %g s",
-            module, seconds, self.pacer.limit, self.pacer.window, extra={"target": self.target}))
+        slot = request.context.options.pop("import_slot", None)
+        if slot is None:
+            slot = import_slot(self.pacer, unquote(path.rsplit("/", 1)[1]), self.target)
         try:
             response = self.next.send(request)
         except BaseException:

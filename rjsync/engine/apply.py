@@ -128,15 +128,17 @@ def apply_plan(
     # starts to the service's limit, and an import takes minutes on Azure, so one waiting for
     # another would only lose time. They are started in the order of how many runbooks wait
     # for them (once the service's window is full, the account's pacing decides which goes
-    # next). The account imports a module's dependencies first, and an import two modules
-    # need only once. Each runbook write waits only for the imports of the modules it
-    # requires, so no runbook is published before its modules, and the rest need not wait.
+    # next). The account decides the versions of all of them and their dependencies together
+    # (each module imported once, at the highest version any of them needs) and imports a
+    # module's dependencies first. Each runbook write waits only for the imports of the modules
+    # it requires, so no runbook is published before its modules, and the rest need not wait.
     waiting = {c.name.lower(): sum(1 for w in writes if c.name.lower() in {r.lower() for r in w.requires})
                for c in modules}
     modules.sort(key=lambda c: -waiting[c.name.lower()])  # stable: name order among equals
     imported = {c.name.lower(): threading.Event() for c in modules}
-    # a module the plan installs is taken at that version when another one depends on it
-    planned = {c.name: c.after["version"] for c in modules if (c.after or {}).get("version")}
+    # the modules the plan imports, resolved by the account as one set with their dependencies:
+    # each imported once, at the highest version any of them needs
+    planned = {c.name: (c.after or {}).get("version") for c in modules}
     failed_modules: set[str] = set()
 
     def import_one(change: Change) -> None:
@@ -229,9 +231,9 @@ def _outcome(change: Change, status: str, message: str) -> Outcome:
     return Outcome(change.kind, change.action, change.name, status, message)
 
 
-def _import(account: Account, change: Change, planned: Mapping[str, str]) -> Outcome:
+def _import(account: Account, change: Change, planned: Mapping[str, str | None]) -> Outcome:
     after = change.after or {}
-    spec = ModuleImport(change.name, after.get("version"), after.get("runtime_environment"), prefer=planned)
+    spec = ModuleImport(change.name, after.get("version"), after.get("runtime_environment"), requirements=planned)
     try:
         live = account.import_module(spec)
     except RjsyncError as err:

@@ -20,7 +20,6 @@ from typing import Any, Mapping
 
 from rjsync.accounts.base import (
     STATE_EDIT,
-    SUCCEEDED,
     LiveRunbook,
     Snapshot,
     SnapshotScope,
@@ -45,7 +44,7 @@ from rjsync.engine.plan import (
 )
 from rjsync.engine.policy import Policy
 from rjsync.engine.saved import catalog_fingerprint, snapshot_fingerprint
-from rjsync.versions import version_key
+from rjsync.versions import version_key, version_known
 
 #: Runbook type of every synced runbook; the runtime environment picks the PowerShell version.
 RUNBOOK_TYPE = "PowerShell"
@@ -330,7 +329,7 @@ def _modules(desired: list[Runbook], snapshot: Snapshot, policy: Policy):
         # runbooks share the module; the newest version only when no minimum is named
         after = {"version": minimum, "minimum_version": minimum, "runtime_environment": where,
                  "runbooks": users}
-        if live is None or live.provisioning_state != SUCCEEDED:
+        if live is None or not live.loaded:
             if live is None:
                 reason = f"required by {count}; not installed"
             else:
@@ -341,13 +340,20 @@ def _modules(desired: list[Runbook], snapshot: Snapshot, policy: Policy):
                             before=({"version": live.version, "provisioning_state": live.provisioning_state}
                                     if live else None),
                             after=after)
-        elif minimum and (not live.version or version_key(live.version) < version_key(minimum)):
+        elif minimum and not version_known(live.version):
+            # the service may report a loaded module's version as Unknown: importing it again
+            # would read Unknown again, on every run; it is counted as installed and shown
+            skips.append(Skip(MODULE, live.name, f"required by {count} at least at {minimum}; the account "
+                                                 f"reports its version as {live.version or 'none'}: counted as "
+                                                 "installed, not imported again"))
+            continue
+        elif minimum and version_key(live.version) < version_key(minimum):
             warnings = ()
             if live.version and version_key(minimum)[0][0] > version_key(live.version)[0][0]:
                 warnings = (f"major-version upgrade {live.version} -> {minimum}: customer runbooks "
                             f"that use {live.name} {live.version} may break",)
             change = Change(MODULE, UPDATE, live.name,
-                            f"required by {count} at least at {minimum}; {live.version or 'an unknown version'} installed",
+                            f"required by {count} at least at {minimum}; {live.version} installed",
                             before={"version": live.version, "provisioning_state": live.provisioning_state},
                             after=after, warnings=warnings)
         else:

@@ -59,6 +59,56 @@ def test_arm_emulator_module_import_fails_for_a_missing_dependency_after_interme
     )
 
 
+def _content_link(gallery, name: str, version: str) -> dict:
+    return {"properties": {"contentLink": {"uri": f"{gallery.base_url}/package/{name}/{version}"}}}
+
+
+def test_arm_emulator_module_put_answers_creating_without_a_version_until_the_import_ends(client, arm, gallery):
+    arm.provisioning_steps = 1
+
+    answer = client.module.create_or_update(GROUP, NAME, "Az.Accounts", _content_link(gallery, "Az.Accounts", "2.13.2"))
+    polls = [client.module.get(GROUP, NAME, "Az.Accounts").properties for _ in range(2)]
+
+    assert (answer.properties.provisioning_state, answer.properties.version) == ("Creating", None)
+    assert [(p.provisioning_state, p.version) for p in polls] == [("ContentDownloaded", None), ("Succeeded", "2.13.2")]
+
+
+def test_arm_emulator_module_import_can_end_created_and_loads_its_dependants(client, arm, gallery):
+    arm.import_steps, arm.import_final_state = ["Updating"], "Created"
+    client.module.create_or_update(GROUP, NAME, "Az.Accounts", _content_link(gallery, "Az.Accounts", "2.13.2"))
+    states = [client.module.get(GROUP, NAME, "Az.Accounts").properties.provisioning_state for _ in range(2)]
+
+    client.module.create_or_update(GROUP, NAME, "Az.Resources", _content_link(gallery, "Az.Resources", "6.12.0"))
+    client.module.get(GROUP, NAME, "Az.Resources")
+
+    assert states == ["Updating", "Created"]
+    assert client.module.get(GROUP, NAME, "Az.Resources").properties.provisioning_state == "Created"
+
+
+def test_arm_emulator_module_import_fails_while_its_dependency_is_being_upgraded(client, arm, gallery):
+    arm.provisioning_steps = 0
+    arm.account.add_module("Az.Accounts", "2.13.2")
+    client.module.create_or_update(GROUP, NAME, "Az.Accounts", _content_link(gallery, "Az.Accounts", "3.0.0"))
+
+    client.module.create_or_update(GROUP, NAME, "Az.Resources", _content_link(gallery, "Az.Resources", "6.12.0"))
+
+    failed = client.module.get(GROUP, NAME, "Az.Resources").properties
+    assert (failed.provisioning_state, failed.error.message) == ("Failed", (
+        "Orchestrator.Shared.AsyncModuleImport.ModuleImportException: Cannot import the module of name "
+        "Az.Resources, as the module structure was invalid. The required module 'Az.Accounts' with version "
+        "'2.13.2' was not loaded."))
+
+
+def test_arm_emulator_module_import_takes_the_package_url_the_gallery_redirects_to(client, arm, gallery):
+    arm.provisioning_steps = 0
+    uri = gallery.nupkg_url(gallery.find("Az.Accounts", "2.13.2"))
+
+    client.module.create_or_update(GROUP, NAME, "Az.Accounts", {"properties": {"contentLink": {"uri": uri}}})
+
+    module = client.module.get(GROUP, NAME, "Az.Accounts").properties
+    assert (module.provisioning_state, module.version, module.content_link.uri) == ("Succeeded", "2.13.2", uri)
+
+
 def test_arm_emulator_module_import_fails_for_an_unknown_gallery_package(client, arm, gallery):
     arm.provisioning_steps = 0
     uri = f"{gallery.base_url}/package/Az.Nope/1.0.0"

@@ -32,30 +32,16 @@ def test_dependency_allows_versions_in_its_range(version, allowed):
     assert Dependency("A", "1.0", False, "2.0", True).allows(version) is allowed
 
 
-def test_gallery_resolve_orders_dependencies_first_at_the_lowest_allowed_version(client):
-    order = client.resolve("Az.Websites", "3.1.0")
-
-    assert [(p.id, p.version) for p in order] == [
-        ("Az.Accounts", "2.13.2"), ("Az.Storage", "6.0.0"), ("Az.Websites", "3.1.0")]
-
-
-def test_gallery_resolve_takes_a_preferred_version_its_range_allows(client):
-    assert [(p.id, p.version) for p in client.resolve("Az.Resources", "6.12.0", {"Az.Accounts": "3.0.0"})] == [
-        ("Az.Accounts", "3.0.0"), ("Az.Resources", "6.12.0")]
-    # one the range does not allow, or the gallery does not have, is not taken
-    assert [(p.id, p.version) for p in client.resolve("Az.Resources", "6.12.0", {"az.accounts": "2.12.1"})] == [
-        ("Az.Accounts", "2.13.2"), ("Az.Resources", "6.12.0")]
-    assert [(p.id, p.version) for p in client.resolve("Az.Resources", "6.12.0", {"az.accounts": "9.9.9"})] == [
-        ("Az.Accounts", "2.13.2"), ("Az.Resources", "6.12.0")]
-
-
 def test_gallery_answers_are_cached_for_the_run(client, gallery):
-    client.resolve("Az.Resources", "6.12.0")
+    client.package("Az.Resources", "6.12.0")
+    client.versions("Az.Accounts")
     asked = len(gallery.server.log)
 
-    client.resolve("Az.Resources", "6.12.0")
+    client.package("Az.Resources", "6.12.0")
+    client.versions("Az.Accounts")
+    client.package("Az.Accounts", "2.13.2")  # listed with every version
 
-    assert asked > 0 and len(gallery.server.log) == asked
+    assert asked == 2 and len(gallery.server.log) == asked
 
 
 def test_gallery_latest_follows_feed_paging_and_skips_prereleases(client, gallery):
@@ -66,13 +52,9 @@ def test_gallery_latest_follows_feed_paging_and_skips_prereleases(client, galler
     assert len(gallery.server.requests("GET", "FindPackagesById")) == 3 + 2
 
 
-def test_gallery_resolve_without_a_version_takes_the_latest_stable(client):
-    assert [(p.id, p.version) for p in client.resolve("Az.Accounts")] == [("Az.Accounts", "3.0.0")]
-
-
-def test_gallery_unknown_module_is_a_sentence(client, gallery):
+def test_gallery_unknown_module_version_is_a_sentence(client, gallery):
     with pytest.raises(GalleryError) as caught:
-        client.resolve("Az.Nope", "1.0.0")
+        client.package("Az.Nope", "1.0.0")
 
     assert str(caught.value) == (
         f"Module 'Az.Nope' version 1.0.0 is not in the PowerShell Gallery ({gallery.base_url}): check the "
@@ -80,12 +62,29 @@ def test_gallery_unknown_module_is_a_sentence(client, gallery):
     )
 
 
-def test_gallery_dependency_missing_from_the_gallery_is_a_sentence(client, gallery):
+def test_gallery_unknown_module_is_a_sentence(client, gallery):
     with pytest.raises(GalleryError) as caught:
-        client.resolve("Az.Orphan", "1.0.0")
+        client.versions("Az.Missing")
 
     assert str(caught.value) == (
         f"Module 'Az.Missing' is not in the PowerShell Gallery ({gallery.base_url}): check the module name."
+    )
+
+
+def test_gallery_content_link_is_where_the_download_address_redirects_with_one_request(client, gallery):
+    links = [client.content_link("Az.Accounts", "2.13.2") for _ in range(2)]
+
+    assert links == [gallery.nupkg_url(gallery.find("Az.Accounts", "2.13.2"))] * 2
+    assert [(r.path, r.status) for r in gallery.server.log] == [("/api/v2/package/Az.Accounts/2.13.2", 302)]
+
+
+def test_gallery_content_link_of_an_unknown_package_is_a_sentence(client, gallery):
+    with pytest.raises(GalleryError) as caught:
+        client.content_link("Az.Nope", "1.0.0")
+
+    assert str(caught.value) == (
+        f"Module 'Az.Nope' version 1.0.0 cannot be downloaded from the PowerShell Gallery ({gallery.base_url}): "
+        "check the module name and version."
     )
 
 

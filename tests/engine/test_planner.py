@@ -6,6 +6,7 @@ import dataclasses
 from datetime import timedelta
 
 from engine_support import SYNCED_AT, catalog, live, receipt, script, snapshot
+from rjsync.accounts.base import LiveModule, LiveRuntimeEnvironment, Snapshot
 from rjsync.accounts.receipts import DRIFT_TOLERANCE, RECEIPT_PATH, RECEIPT_SHA256
 from rjsync.catalog.text import normalized_sha256
 from rjsync.engine.plan import Plan
@@ -271,6 +272,25 @@ def test_plan_modules_install_missing_upgrade_old_and_never_downgrade():
         ("create", "MicrosoftTeams", None, ()),
     ]
     assert p.changes[0].kind == "module"  # modules first
+
+
+def test_plan_modules_count_created_and_unknown_versions_as_installed():
+    """``Created`` ends an import as ``Succeeded`` does; a loaded module whose version the service
+    reports as Unknown is left alone and shown (importing it again would read Unknown again)."""
+    data = script(requires="@{ModuleName='Az.Accounts'; ModuleVersion='2.13.2'}, "
+                           "@{ModuleName='Az.Storage'; ModuleVersion='6.0.0'}, ExchangeOnlineManagement")
+    cat = catalog({RESET: data})
+    env = LiveRuntimeEnvironment("RJ-PowerShell-7.4", "PowerShell", "7.4", (
+        LiveModule("Az.Accounts", "Unknown", "Succeeded"), LiveModule("Az.Storage", "6.0.0", "Created"),
+        LiveModule("ExchangeOnlineManagement", None, "Created")))
+    snap = Snapshot((live(RESET_NAME, tags=receipt(data, RESET)),), (), (env,))
+
+    p = plan(cat, snap)
+
+    assert p.changes == () and not p.has_changes
+    assert [(s.kind, s.name, s.reason) for s in p.skipped] == [
+        ("module", "Az.Accounts", "required by 1 runbook at least at 2.13.2; the account reports its version as "
+                                  "Unknown: counted as installed, not imported again")]
 
 
 def test_plan_classic_runtime_uses_account_modules():

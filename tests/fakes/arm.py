@@ -12,10 +12,16 @@ It honours what ``shared/azure-automation-api.md`` records about the service:
   operation is polled ``lro_polls`` times (202) before it is done (200); published content is
   ``text/powershell``. States New -> Published -> Edit; a ``runbookType`` change is refused
   (400) as Azure refuses it; descriptions over 512 characters too.
-- Modules and runtime-environment packages: a PUT with a gallery content link starts an import
-  that walks through ``provisioning_steps`` intermediate states (one per GET) and ends
-  Succeeded, or Failed with the service's kind of message for an unknown gallery package or a
-  dependency not yet imported.
+- Modules and runtime-environment packages: a PUT with a gallery content link (the gallery's
+  download address or the ``.nupkg`` it redirects to) starts an import and answers at once
+  ``Creating`` with ``version: null`` (shared notes, "Modules and the PowerShell Gallery"); the
+  version shows once the import ended. It walks through ``provisioning_steps`` intermediate
+  states (one per GET; ``import_steps`` names them instead, e.g. ``["Updating"]``) and ends
+  ``import_final_state`` (Succeeded; ``Created`` is the service's other final state), or Failed
+  with the service's kind of message for an unknown gallery package or a dependency that is not
+  loaded (Succeeded or Created) at the version its range needs when the import starts
+  (Azure/azure-rest-api-specs#10808: "The required module 'Az.Accounts' with version '1.7.2'
+  was not loaded"; an installed version reported as ``Unknown`` counts as loaded (?)).
 - The service's import limit, off by default: with ``import_limit = (5, 30.0)`` an account
   starts at most 5 module or package imports (PUT/PATCH of ``/modules/{m}`` or
   ``/runtimeEnvironments/{e}/packages/{p}``) in any sliding 30 s; one more is refused with
@@ -69,6 +75,7 @@ BUILTIN_ENVIRONMENTS = {
 #: Resource Manager's token buckets per subscription and principal: kind -> (tokens, refill per s).
 ARM_THROTTLING = {"reads": (250, 25.0), "writes": (200, 10.0), "deletes": (200, 10.0)}
 IMPORT_STEPS = ["Creating", "ContentDownloaded", "ContentValidated", "ModuleDataStored", "ActivitiesStored"]
+LOADED = ("Succeeded", "Created")  # final states of an import that loaded the module
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 _ACCOUNT = (
     r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/"
@@ -255,6 +262,10 @@ class ArmEmulator:
             self.lro_retry_after: str | None = None  # e.g. "1"; sent on 202s
             self.lro_retry_after_ms: str | None = None
             self.provisioning_steps = 3
+            self.import_steps: list[str] | None = None  # intermediate import states; None: provisioning_steps
+            self.import_final_state = "Succeeded"  # or "Created" (shared notes: both end an import)
+            #: module names (lower) whose version reads "Unknown" once imported (shared notes: it occurs)
+            self.unknown_versions: set[str] = set()
             self.import_failures: dict[str, str] = {}  # module name (lower) -> the service's error text
             #: (imports, seconds) per account, e.g. (5, 30.0) as the service; None = no limit
             self.import_limit: tuple[int, float] | None = None
@@ -743,7 +754,8 @@ class ArmEmulator:
                 installed = account.modules if env is None else env.packages
                 for dep, minimum in pkg.parsed_dependencies():
                     have = installed.get(dep.lower())
-                    if have is None or have.state != "Succeeded" or _vkey(have.version) < _vkey(minimum):
+                    if have is None or have.steps or have.state not in LOADED or (
+                            (have.version or "").lower() != "unknown" and _vkey(have.version) < _vkey(minimum)):
                         error = (f"Orchestrator.Shared.AsyncModuleImport.ModuleImportException: Cannot import the "
                                  f"module of name {pkg.id}, as the module structure was invalid. The required "
                                  f"module '{dep}' with version '{minimum}' was not loaded.")
@@ -751,7 +763,8 @@ class ArmEmulator:
             if name.lower() in self.import_failures:
                 error = self.import_failures[name.lower()]
             created = module is None
-            steps = IMPORT_STEPS[1: 1 + self.provisioning_steps] + ["Failed" if error else "Succeeded"]
+            between = IMPORT_STEPS[1: 1 + self.provisioning_steps] if self.import_steps is None else self.import_steps
+            steps = list(between) + ["Failed" if error else self.import_final_state]
             module = FakeModule(module.name if module else name, pkg.version if pkg else link.get("version"),
                                 uri, steps, error)
             table[name.lower()] = module
@@ -843,7 +856,8 @@ class ArmEmulator:
     def _module_json(self, account, module: FakeModule, kind: str) -> dict:
         props = {
             "provisioningState": module.state,
-            "version": module.version,
+            # null until the import ended (shared notes: a PUT answers version null)
+            "version": None if module.steps else "Unknown" if module.name.lower() in self.unknown_versions else module.version,
             "contentLink": {"uri": module.content_uri} if module.content_uri else None,
             "sizeInBytes": 1024,
             "isGlobal": False,

@@ -3,7 +3,10 @@
 - ``GET /api/v2/Packages(Id='X',Version='Y')``: one Atom entry, 404 if unknown.
 - ``GET /api/v2/FindPackagesById()?id='X'``: a feed of all versions, paged (``$skip``,
   ``<link rel="next">``) by ``page_size``.
-- ``GET /api/v2/package/X/Y``: the package (a few placeholder bytes).
+- ``GET /api/v2/package/X/Y``: 302 to ``/packages/x.y.nupkg``, as the real gallery answers
+  with the package's address in blob storage (shared notes, "Content link"); with
+  ``redirects = False`` it serves the package itself, as a mirror may.
+- ``GET /packages/x.y.nupkg``: the package (a few placeholder bytes).
 
 ``m:properties`` carry ``d:Id``, ``d:Version``, ``d:Dependencies`` (``Id:Range:Framework``
 joined by ``|``) and ``d:IsPrerelease``, as the real gallery sends them. The ARM emulator asks
@@ -70,6 +73,7 @@ class FakeGallery:
 
     def reset(self) -> None:
         self.packages.clear()
+        self.redirects = True
         for pkg in DEFAULT_PACKAGES:
             self.add(*pkg)
         self.server.clear_faults()
@@ -83,9 +87,20 @@ class FakeGallery:
     def find(self, id: str, version: str) -> FakePackage | None:  # noqa: A002
         return self.packages.get((id.lower(), version.lower()))
 
+    def nupkg_url(self, pkg: FakePackage) -> str:
+        """Where the package's download address redirects to (lower case, as the gallery's blobs)."""
+        return f"{self.server.url}/packages/{pkg.id.lower()}.{pkg.version.lower()}.nupkg"
+
     def find_by_content_link(self, uri: str) -> FakePackage | None:
+        """The package a content link names: the gallery's download address or the ``.nupkg`` one."""
         match = re.search(r"/package/([^/]+)/([^/?]+)", uri)
-        return self.find(unquote(match.group(1)), unquote(match.group(2))) if match else None
+        if match:
+            return self.find(unquote(match.group(1)), unquote(match.group(2)))
+        match = re.search(r"/packages/([^/?]+)\.nupkg$", uri, re.IGNORECASE)
+        if match:
+            return next((p for p in self.packages.values()
+                         if f"{p.id}.{p.version}".lower() == unquote(match.group(1)).lower()), None)
+        return None
 
     def close(self) -> None:
         self.server.close()
@@ -121,7 +136,13 @@ class FakeGallery:
             pkg = self.find(m.group(1), m.group(2))
             if pkg is None:
                 return Response(404)
+            if self.redirects:  # the real gallery's answer (shared notes, "Content link")
+                return Response(302, b"", {"Location": self.nupkg_url(pkg)})
             return Response(200, b"PK\x03\x04 fake nupkg", {"Content-Type": "application/zip"})
+        if re.fullmatch(r"/packages/[^/]+\.nupkg", path, re.IGNORECASE):
+            if self.find_by_content_link(path) is None:
+                return Response(404)
+            return Response(200, b"PK\x03\x04 fake nupkg", {"Content-Type": "application/octet-stream"})
         return Response(404)
 
     @staticmethod
