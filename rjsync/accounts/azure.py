@@ -39,12 +39,10 @@ import json
 import logging
 import os
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from enum import Enum
 from typing import Callable
 
 from azure.core.exceptions import (
@@ -56,7 +54,9 @@ from azure.mgmt.automation import AutomationClient
 
 from rjsync.accounts import receipts
 from rjsync.accounts.azure_errors import Translate, Where, service_error, translate
+from rjsync.accounts.azure_imports import ModuleImports
 from rjsync.accounts.azure_index import ReceiptIndex, variable_name
+from rjsync.accounts.azure_values import live_module, live_runbook, text
 from rjsync.accounts.base import (
     FAILED,
     RJ_RUNTIME_ENVIRONMENT,
@@ -73,20 +73,16 @@ from rjsync.accounts.base import (
     is_owned,
     trim_description,
     type_change_error,
-    version_key,
-    version_known,
 )
 from rjsync.accounts.credentials import CLOUDS, Cloud
-from rjsync.accounts.gallery import DEFAULT_GALLERY_URL, Gallery, GalleryError
+from rjsync.accounts.gallery import DEFAULT_GALLERY_URL, Gallery
 from rjsync.accounts.pacing import (
     BudgetPacing,
     ImportPacer,
     ImportPacing,
     RequestLimit,
-    import_slot,
     request_budgets,
 )
-from rjsync.accounts.resolution import ModuleSet, Resolved, resolve_set
 from rjsync.catalog.naming import OWNED_PREFIX
 from rjsync.catalog.text import normalized_sha256
 from rjsync.errors import AccountError
@@ -156,14 +152,6 @@ class AzureAccount:
         self._rg, self._name = arm_id.resource_group, arm_id.account
         self._where = Where(arm_id.account, arm_id.subscription, auth, endpoints.arm_endpoint)
         self._pacer = ImportPacer(settings.imports_per_window, settings.import_window)
-        # imports under way, done and failed in this run, by (environment, module), lower-case
-        self._imports = threading.Condition()
-        self._importing: set[tuple[str, str]] = set()
-        self._imported: dict[tuple[str, str], tuple[str | None, LiveModule]] = {}  # (version imported, module)
-        self._import_errors: dict[tuple[str, str], str] = {}
-        # module sets resolved, by (environment, requirements): decided once per apply
-        self._resolving = threading.Lock()
-        self._sets: dict[tuple, tuple[ModuleSet, dict[str, LiveModule]]] = {}
         self.budgets = request_budgets(endpoints.arm_endpoint, arm_id.subscription,
                                        reads=settings.reads_per_second, writes=settings.writes_per_second,
                                        deletes=settings.deletes_per_second)
@@ -189,6 +177,8 @@ class AzureAccount:
         )
         self.gallery = Gallery(gallery_url or DEFAULT_GALLERY_URL, connection_verify=verify,
                                retry_backoff_factor=settings.retry_backoff_factor)
+        self._imports = ModuleImports(self._client, self._rg, self._name, gallery=self.gallery, pacer=self._pacer,
+                                      errors=self._errors, settings=settings, target=self.target)
         self._location: str | None = None
         self._index = ReceiptIndex()  # what list items leave out; loaded by each snapshot
         self._lock = threading.Lock()
@@ -201,7 +191,7 @@ class AzureAccount:
         c, rg, acc = self._client, self._rg, self._name
         try:
             with self._errors("listing the runbooks", not_found=ResourceNotFoundError):
-                listed = [_live_runbook(rb) for rb in c.runbook.list_by_automation_account(rg, acc)]
+                listed = [live_runbook(rb) for rb in c.runbook.list_by_automation_account(rg, acc)]
         except ResourceNotFoundError:
             self._forget_location()
             self._account_location()  # says which part of the ARM id is wrong
@@ -210,7 +200,7 @@ class AzureAccount:
         modules = []
         if scope is None or scope.account_modules:
             with self._errors("listing the modules"):
-                modules = [_live_module(m) for m in c.module.list_by_automation_account(rg, acc)]
+                modules = [live_module(m) for m in c.module.list_by_automation_account(rg, acc)]
         environments = []
         if scope is None or scope.environments is None:
             with self._errors("listing the runtime environments"):
@@ -228,7 +218,7 @@ class AzureAccount:
             packages = []
             if str(runtime.get("language") or "").lower() == "powershell":  # Python has other APIs
                 with self._errors(f"listing the packages of runtime environment '{env.name}'"):
-                    packages = [_live_module(p) for p in c.package.list_by_runtime_environment(rg, acc, env.name)]
+                    packages = [live_module(p) for p in c.package.list_by_runtime_environment(rg, acc, env.name)]
             environments.append(LiveRuntimeEnvironment(
                 name=env.name, language=runtime.get("language") or "", version=runtime.get("version") or "",
                 packages=tuple(sorted(packages, key=lambda m: m.name.lower())),
@@ -267,7 +257,7 @@ class AzureAccount:
     def _get_runbook(self, name: str) -> LiveRunbook | None:
         try:
             with self._errors(f"reading runbook '{name}'", not_found=ResourceNotFoundError):
-                return _live_runbook(self._client.runbook.get(self._rg, self._name, name))
+                return live_runbook(self._client.runbook.get(self._rg, self._name, name))
         except ResourceNotFoundError:
             return None
 
@@ -330,7 +320,7 @@ class AzureAccount:
         else:
             with self._errors(f"reading runbook '{name}'"):
                 live = c.runbook.get(rg, acc, name)
-        written = _live_runbook(live)
+        written = live_runbook(live)
         self._index.record(written)
         return written
 
@@ -354,7 +344,7 @@ class AzureAccount:
             return False
         except HttpResponseError as err:
             raise self._write_refused(spec, err, "updating") from None
-        old = _text(live.properties.runbook_type) if live.properties else ""
+        old = text(live.properties.runbook_type) if live.properties else ""
         if old and old.lower() != spec.runbook_type.lower():  # a PATCH cannot change the type
             raise type_change_error(live.name, old, spec.runbook_type)
         return True
@@ -392,7 +382,7 @@ class AzureAccount:
         with self._errors(f"updating the properties of runbook '{spec.name}'"):
             live = self._client.runbook.update(self._rg, self._name, spec.name, body,
                                                retry_on_methods=_IDEMPOTENT)
-        written = _live_runbook(live)
+        written = live_runbook(live)
         self._index.record(written)
         return written
 
@@ -428,70 +418,12 @@ class AzureAccount:
                 f"{version}; its language and version cannot change: delete it or pick another name."
             )
         with self._errors(f"listing the packages of runtime environment '{env.name}'"):
-            packages = [_live_module(p) for p in c.package.list_by_runtime_environment(rg, acc, env.name)]
+            packages = [live_module(p) for p in c.package.list_by_runtime_environment(rg, acc, env.name)]
         return LiveRuntimeEnvironment(env.name, have[0], have[1], tuple(sorted(packages, key=lambda m: m.name.lower())))
 
     def import_module(self, spec: ModuleImport) -> LiveModule:
         self._account_location()
-        modules, live = self._module_set(spec)
-        if spec.name.lower() in modules.errors:
-            raise AccountError(modules.errors[spec.name.lower()])
-        result: LiveModule | None = None
-        for entry in modules.closure(spec.name):
-            result = self._import_once(entry, spec.runtime_environment, modules, live)
-        assert result is not None
-        return result
-
-    def _module_set(self, spec: ModuleImport) -> tuple[ModuleSet, dict[str, LiveModule]]:
-        """The versions of ``spec`` and of every module imported beside it (its
-        ``requirements``) with all their dependencies, decided together once (per place and set
-        of requirements), from the gallery and what the account has loaded."""
-        wanted = {k: v for k, v in spec.requirements.items() if k.lower() != spec.name.lower()}
-        wanted[spec.name] = spec.version
-        key = ((spec.runtime_environment or "").lower(),
-               frozenset((k.lower(), (v or "").lower()) for k, v in wanted.items()))
-        with self._resolving:
-            if key not in self._sets:
-                live = {m.name.lower(): m for m in self._modules(spec.runtime_environment)}
-                if len(wanted) > 1:  # the requirements' own look-ups at once, as separate imports made them
-                    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="rjsync-gallery") as pool:
-                        list(pool.map(lambda item: _quietly(self.gallery, *item), wanted.items()))
-                loaded = {name: m.version for name, m in live.items() if m.loaded}
-                self._sets[key] = (resolve_set(wanted, loaded, self.gallery), live)
-            return self._sets[key]
-
-    def _import_once(self, entry: Resolved, environment: str | None, modules: ModuleSet,
-                     live: dict[str, LiveModule]) -> LiveModule:
-        """Import ``entry`` unless the account has it at that version or newer (never downgrade).
-        Imports run in parallel threads, and two may need one dependency: an import of it
-        under way is waited for, not started again, and its failure is the waiter's too."""
-        key = ((environment or "").lower(), entry.id.lower())
-        with self._imports:
-            while key in self._importing:
-                self._imports.wait()
-            if key in self._import_errors:
-                raise AccountError(self._import_errors[key])
-            done = self._imported.get(key)
-            if done is not None and version_key(done[0]) >= version_key(entry.version):
-                return done[1]
-            if entry.installed and entry.id.lower() in live:
-                return live[entry.id.lower()]
-            self._importing.add(key)
-        module, error = None, None
-        try:
-            module = self._import(entry, environment, modules)
-            return module
-        except AccountError as err:
-            error = err.message
-            raise
-        finally:
-            with self._imports:
-                self._importing.discard(key)
-                if module is not None:
-                    self._imported[key] = (entry.version, module)
-                if error is not None:
-                    self._import_errors[key] = error
-                self._imports.notify_all()
+        return self._imports.import_module(spec)
 
     def close(self) -> None:
         self._client.close()
@@ -534,103 +466,6 @@ class AzureAccount:
         with self._lock:
             self._location = None
 
-    def _modules(self, environment: str | None) -> list[LiveModule]:
-        c, rg, acc = self._client, self._rg, self._name
-        if environment is None:
-            with self._errors("listing the modules"):
-                return [_live_module(m) for m in c.module.list_by_automation_account(rg, acc)]
-        try:
-            with self._errors(f"listing the packages of runtime environment '{environment}'",
-                              not_found=ResourceNotFoundError):
-                return [_live_module(p) for p in c.package.list_by_runtime_environment(rg, acc, environment)]
-        except ResourceNotFoundError:
-            raise AccountError(
-                f"Runtime environment '{environment}' does not exist in automation account "
-                f"'{self._name}': create it first (rjsync creates RJ-PowerShell-7.4 when it is missing)."
-            ) from None
-
-    def _import(self, entry: Resolved, environment: str | None, modules: ModuleSet) -> LiveModule:
-        """PUT the import once its dependencies are loaded at the set's versions, and poll it
-        until it ends. The import window is waited for first (a slot of the account's
-        ``ImportPacer``), then the dependencies are read again, and the PUT leaves with that
-        slot: no dependency can have changed between the check and the PUT while this waited
-        for the window, and a wait for a dependency holds no slot."""
-        c, rg, acc = self._client, self._rg, self._name
-        body = {"properties": {"contentLink": {"uri": self._content_link(entry), "version": entry.version}}}
-        if environment is None:
-            what = f"module '{entry.id}' {entry.version} into automation account '{acc}'"
-            put = lambda **kw: c.module.create_or_update(rg, acc, entry.id, body, **kw)  # noqa: E731
-            get = lambda name=entry.id: c.module.get(rg, acc, name)  # noqa: E731
-        else:
-            what = (f"package '{entry.id}' {entry.version} into runtime environment '{environment}' of "
-                    f"automation account '{acc}'")
-            put = lambda **kw: c.package.create_or_update(rg, acc, environment, entry.id, body, **kw)  # noqa: E731
-            get = lambda name=entry.id: c.package.get(rg, acc, environment, name)  # noqa: E731
-        deadline = time.monotonic() + self.settings.provisioning_timeout
-        while True:
-            slot = import_slot(self._pacer, entry.id, self.target)
-            try:
-                waiting = self._dependencies_waiting(entry, modules, get, what)
-            except BaseException:
-                self._pacer.release(slot)
-                raise
-            if waiting is None:
-                break
-            self._pacer.release(slot)
-            if time.monotonic() > deadline:
-                raise AccountError(
-                    f"Importing {what} did not start within {self.settings.provisioning_timeout:g} s: its "
-                    f"dependency {waiting} is still being imported; check the account's modules and run again."
-                )
-            time.sleep(self.settings.provisioning_poll_interval)
-        with self._errors(f"importing {what}"):
-            module = _live_module(put(import_slot=slot))  # Creating, version null: import is asynchronous
-        while not module.loaded and module.provisioning_state.lower() not in _FAILED_STATES:
-            if time.monotonic() > deadline:
-                raise AccountError(
-                    f"Importing {what} did not finish within {self.settings.provisioning_timeout:g} s "
-                    f"(still {module.provisioning_state}); check the account's modules and run again."
-                )
-            time.sleep(self.settings.provisioning_poll_interval)
-            with self._errors(f"waiting for the import of {what}"):
-                module = _live_module(get())
-        if not module.loaded:
-            raise AccountError(
-                f"Importing {what} failed: {module.error or 'the service gave no reason'}"
-            )
-        return module
-
-    def _dependencies_waiting(self, entry: Resolved, modules: ModuleSet, get, what: str) -> str | None:
-        """Read ``entry``'s dependencies as the account has them now: None when each is loaded at
-        the version the set gave it (or newer), the first one still being imported otherwise; a
-        failed, missing or older one fails the import (the service would fail it for that)."""
-        for dep in entry.dependencies:
-            want = modules.get(dep.id)
-            need = want.version if want is not None else dep.min_version
-            try:
-                with self._errors(f"reading {dep.id} before importing {what}", not_found=ResourceNotFoundError):
-                    have = _live_module(get(dep.id))
-            except ResourceNotFoundError:
-                have = None
-            if have is not None and have.loaded and (
-                    not version_known(have.version) or not version_known(need)
-                    or version_key(have.version) >= version_key(need)):
-                continue
-            if have is not None and not have.loaded and have.provisioning_state.lower() not in _FAILED_STATES:
-                return f"{have.name} ({have.provisioning_state})"
-            state = "missing" if have is None else f"{have.version or 'no version'}, {have.provisioning_state}"
-            raise AccountError(
-                f"Not importing {what}: it needs {dep.id} {need or ''}, and the account has {state}."
-                .replace("  ", " ")
-            )
-        return None
-
-    def _content_link(self, entry: Resolved) -> str:
-        try:
-            return self.gallery.content_link(entry.id, entry.version)
-        except GalleryError as err:
-            raise AccountError(err.message) from None
-
     def _write_refused(self, spec: RunbookWrite, err: HttpResponseError,
                        verb: str = "creating or updating") -> AccountError:
         """Explain a refused create/update; a type change gets the delete-and-create advice."""
@@ -641,8 +476,8 @@ class AzureAccount:
             except ResourceNotFoundError:
                 current = None
             old = current.properties.runbook_type if current is not None and current.properties else None
-            if old and _text(old).lower() != spec.runbook_type.lower():
-                return type_change_error(current.name, _text(old), spec.runbook_type)
+            if old and text(old).lower() != spec.runbook_type.lower():
+                return type_change_error(current.name, text(old), spec.runbook_type)
         return self._translate(err, f"{verb} runbook '{spec.name}'")
 
     def _errors(self, action: str, not_found=None):
@@ -650,42 +485,3 @@ class AzureAccount:
 
     def _translate(self, err: AzureError, action: str) -> AccountError:
         return translate(err, action, self._where)
-
-
-def _text(value) -> str:
-    """An SDK enum or string as the plain string the service sent."""
-    if value is None:
-        return ""
-    return str(value.value if isinstance(value, Enum) else value)
-
-
-def _live_runbook(rb) -> LiveRunbook:
-    p = rb.properties
-    return LiveRunbook(
-        name=rb.name,
-        runbook_type=_text(p.runbook_type) if p else "",
-        runtime_environment=(p.runtime_environment or None) if p else None,
-        state=_text(p.state) if p else "",
-        description=(p.description or "") if p else "",
-        tags=dict(rb.tags or {}),
-        last_modified=p.last_modified_time if p else None,
-    )
-
-
-def _quietly(gallery: Gallery, name: str, version: str | None) -> None:
-    """Look a requirement up ahead (cached); a failure is left for the resolution to report."""
-    try:
-        gallery.package(name, version) if version else gallery.latest(name)
-    except GalleryError:
-        pass
-
-
-def _live_module(m) -> LiveModule:
-    p = m.properties
-    error = p.error.message if p is not None and p.error is not None and p.error.message else None
-    return LiveModule(
-        name=m.name,
-        version=(p.version or None) if p else None,
-        provisioning_state=_text(p.provisioning_state) if p else "",
-        error=error,
-    )
