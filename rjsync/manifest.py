@@ -326,6 +326,31 @@ def _runtime(reader: _Reader, node: yaml.Node, key: str) -> str:
     return value
 
 
+def _packages(reader: _Reader, node: yaml.Node, key: str) -> tuple[tuple[str, str], ...]:
+    """Default packages of a runtime environment: a mapping of package name to version, e.g.
+    {Az: 12.3.0}; {} for none. Names are unique without regard to case; a version that YAML
+    reads as a number (2.64) must be quoted, so it keeps its text."""
+    if isinstance(node, yaml.ScalarNode) and node.tag == _NULL:
+        return ()
+    if not isinstance(node, yaml.MappingNode):
+        raise reader.fail(node, key, f"expected a mapping of package name to version, e.g. "
+                                     f"{{Az: 12.3.0}}, got {_describe(node)}")
+    found: dict[str, tuple[str, str]] = {}
+    for name_node, version_node in node.value:
+        if not isinstance(name_node, yaml.ScalarNode) or name_node.tag != _STR or not name_node.value.strip():
+            raise reader.fail(name_node, key, f"a package name must be text, got {_describe(name_node)}")
+        name = name_node.value.strip()
+        where = f"{key}.{name}"
+        if name.lower() in found:
+            raise reader.fail(name_node, key, f"{name!r} is given twice (package names ignore case)")
+        if isinstance(version_node, yaml.ScalarNode) and version_node.tag in (_INT, _FLOAT):
+            raise reader.fail(version_node, where, f"expected a version as text, got "
+                                                   f"{_describe(version_node)}; quote it: '{version_node.value}'")
+        version = _text()(reader, version_node, where).strip()
+        found[name.lower()] = (name, version)
+    return tuple(found.values())
+
+
 def _ref(reader: _Reader, node: yaml.Node, key: str) -> str:
     """A branch, tag or commit. An unquoted commit like 1234567 is an int in YAML: keep its
     text as written (so 0123456 stays 0123456); a float or boolean is refused."""
@@ -432,6 +457,7 @@ _POLICY: dict[str, Checker] = {
     "max_deletions": _whole(0),
     "modules": _flag,
     "keep_drifted": _flag,
+    "default_packages": _packages,
 }
 
 _AZURE: dict[str, Checker] = {

@@ -15,10 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from fakes.accounts import ARM_ID, FAST
+from fakes.arm import FakeEnvironment
+from rjsync.accounts import open_account
 from rjsync.accounts.azure import AzureAccount
 from rjsync.accounts.local import LocalAccount
 from rjsync.commands.fleet import run_fleet_apply
 from rjsync.commands.sync import Progress
+from rjsync.engine.policy import Policy
 from rjsync.fleet import load_fleet
 from rjsync.service.jobs import JobRunner
 from rjsync.service.store import COMPLETED, Store
@@ -153,3 +157,75 @@ def test_apply_progress_prints_the_notes_about_its_own_account_between_the_steps
     log.info("after the apply", extra={"target": "/subscriptions/s/aa-one"})
 
     assert stream.getvalue() == "note: Az.Storage waits 23 s to be imported\n"
+
+
+# -- through the pipeline against the ARM emulator -------------------------------------------------
+
+
+def emulator_opener(arm, credential):
+    """Opens accounts as ``default_opener`` does (the concurrency of the settings), on the
+    emulator with a static token and no waiting."""
+
+    def open_(settings: SyncSettings):
+        return open_account(settings.target, owned_prefix=settings.policy.prefix, arm_endpoint=arm.endpoint,
+                            credential=credential,
+                            settings=dataclasses.replace(FAST, max_concurrent_requests=settings.concurrency))
+
+    return open_
+
+
+def azure_settings(tmp_path: Path, policy: Policy | None = None) -> SyncSettings:
+    return SyncSettings(source=SourceSpec(str(write_source(tmp_path / "src", 2))), target=ARM_ID,
+                        policy=policy or Policy())
+
+
+def environment_writes(arm) -> list:
+    return [r for r in arm.server.requests(path="/runtimeEnvironments/RJ-PowerShell-7.4$") if r.method != "GET"]
+
+
+def test_sync_creates_the_runtime_environment_with_az_by_default(tmp_path, arm, credential):
+    opener = emulator_opener(arm, credential)
+    with prepare(azure_settings(tmp_path), opener=opener) as prepared:
+        assert prepared.plan.environment["default_packages"] == {"Az": "12.3.0"}
+        assert apply(prepared).ok
+
+    assert arm.account.environments["rj-powershell-7.4"].default_packages == {"Az": "12.3.0"}
+    with prepare(azure_settings(tmp_path), opener=opener) as again:
+        assert not again.plan.has_changes and again.plan.diagnostics == ()
+
+
+def test_sync_creates_the_runtime_environment_with_the_policys_default_packages(tmp_path, arm, credential):
+    policy = Policy(default_packages=(("Az", "11.6.0"), ("Azure CLI", "2.64.0")))
+    with prepare(azure_settings(tmp_path, policy), opener=emulator_opener(arm, credential)) as prepared:
+        assert apply(prepared).ok
+
+    assert arm.account.environments["rj-powershell-7.4"].default_packages == {"Az": "11.6.0", "Azure CLI": "2.64.0"}
+
+
+def test_sync_reports_an_existing_environment_with_other_default_packages_and_never_changes_it(
+        tmp_path, arm, credential):
+    arm.account.environments["rj-powershell-7.4"] = FakeEnvironment(
+        "RJ-PowerShell-7.4", "PowerShell", "7.4", default_packages={"Az": "8.0.0"})
+
+    with prepare(azure_settings(tmp_path), opener=emulator_opener(arm, credential)) as prepared:
+        assert prepared.plan.environment is None
+        assert [d.message for d in prepared.plan.diagnostics] == [
+            "runtime environment RJ-PowerShell-7.4 has the default packages az 8.0.0, not Az 12.3.0 as the "
+            "policy says; rjsync does not change an existing environment's default packages: change them in "
+            "the portal, or set policy.default_packages to what it has"]
+        assert apply(prepared).ok
+
+    assert environment_writes(arm) == []
+    assert arm.account.environments["rj-powershell-7.4"].default_packages == {"Az": "8.0.0"}
+
+
+def test_sync_compares_the_lower_cased_default_packages_the_service_answers_equal(tmp_path, arm, credential):
+    arm.account.environments["rj-powershell-7.4"] = FakeEnvironment(
+        "RJ-PowerShell-7.4", "PowerShell", "7.4", default_packages={"Az": "12.3.0"})
+
+    with prepare(azure_settings(tmp_path), opener=emulator_opener(arm, credential)) as prepared:
+        assert prepared.snapshot.runtime_environment("RJ-PowerShell-7.4").default_packages == {"az": "12.3.0"}
+        assert prepared.plan.environment is None and prepared.plan.diagnostics == ()
+        assert apply(prepared).ok
+
+    assert environment_writes(arm) == []

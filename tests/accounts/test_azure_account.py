@@ -3,6 +3,7 @@ faults, errors as sentences, module imports. The real SDK talks to the ARM emula
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 
@@ -365,6 +366,17 @@ def test_azure_account_ensure_runtime_environment_creates_powershell_74(azure_ac
     body = json.loads(created[0].body)
     assert body["properties"]["runtime"] == {"language": "PowerShell", "version": "7.4"}
     assert body["location"] == arm.account.location
+
+
+def test_azure_account_ensure_runtime_environment_sends_az_and_reads_the_names_lower_cased(azure_account, arm):
+    created = azure_account.ensure_runtime_environment()
+
+    body = json.loads(arm.server.requests("PUT", "/runtimeEnvironments/")[0].body)
+    assert body["properties"]["defaultPackages"] == {"Az": "12.3.0"}
+    assert arm.account.environments["rj-powershell-7.4"].default_packages == {"Az": "12.3.0"}
+    # the service answers the names in lower case (shared notes, "Runtime environments")
+    assert created.default_packages == {"az": "12.3.0"}
+    assert azure_account.snapshot().runtime_environment("RJ-PowerShell-7.4").default_packages == {"az": "12.3.0"}
 
 
 def test_azure_account_keeps_at_most_max_concurrent_requests_in_flight(open_azure, arm):
