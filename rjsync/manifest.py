@@ -39,6 +39,7 @@ import yaml
 
 from rjsync.accounts.base import check_environment_name
 from rjsync.accounts.credentials import AUTH_KINDS, CLOUDS
+from rjsync.accounts.gallery import check_gallery_url
 from rjsync.accounts.targets import ARM_ID_FORM, LocalTarget, TargetError, parse_target
 from rjsync.engine.policy import CLASSIC, Policy
 from rjsync.errors import AccountError, ManifestError, SourceError
@@ -351,6 +352,14 @@ def _packages(reader: _Reader, node: yaml.Node, key: str) -> tuple[tuple[str, st
     return tuple(found.values())
 
 
+def _gallery(reader: _Reader, node: yaml.Node, key: str) -> str:
+    value = _text()(reader, node, key)
+    try:
+        return check_gallery_url(value)
+    except AccountError as err:
+        raise reader.fail(node, key, err.message.rstrip(".")) from None
+
+
 def _ref(reader: _Reader, node: yaml.Node, key: str) -> str:
     """A branch, tag or commit. An unquoted commit like 1234567 is an int in YAML: keep its
     text as written (so 0123456 stays 0123456); a float or boolean is refused."""
@@ -466,6 +475,7 @@ _AZURE: dict[str, Checker] = {
     "cloud": _choice(tuple(CLOUDS)),
     "arm_endpoint": _text(re.compile(r"^https://", re.IGNORECASE),
                           "use an https:// URL (tokens are never sent over plain HTTP)"),
+    "gallery": _gallery,
 }
 
 _TOP: dict[str, Checker] = {

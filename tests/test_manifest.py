@@ -83,6 +83,7 @@ azure:
   client_id: 11111111-1111-1111-1111-111111111111
   cloud: usgovernment
   arm_endpoint: https://management.example.test/
+  gallery: https://pkgs.example.test/_packaging/psgallery/nuget/v2/
 concurrency: 64
 """)
     settings = load_manifest(path)
@@ -93,7 +94,7 @@ concurrency: 64
                                      0, False, True, (("Az", "11.6.0"), ("Azure CLI", "2.64.0")))
     assert settings.azure == AzureOptions(
         "managed-identity", "11111111-1111-1111-1111-111111111111", "usgovernment",
-        "https://management.example.test/")
+        "https://management.example.test/", "https://pkgs.example.test/_packaging/psgallery/nuget/v2")
     assert settings.concurrency == 64
 
 
@@ -277,6 +278,14 @@ def test_manifest_bad_values_beyond_types(write):
         "policy: {default_packages: {Az: 12.3.0, az: 11.0.0}}": "policy.default_packages: 'az' is given "
                                                                 "twice (package names ignore case).",
         "policy: {default_packages: {Az: ''}}": "policy.default_packages.Az: must not be empty.",
+        "azure: {gallery: 'http://user:secret@mirror.example/api/v2'}": (
+            "azure.gallery: 'http://***@mirror.example/api/v2' is not a gallery URL: give the https:// "
+            "URL of the PowerShell Gallery's v2 API (https://www.powershellgallery.com/api/v2) or of a "
+            "mirror of it, without a query."),
+        "azure: {gallery: 'https://mirror.example/api/v2?x=1'}": (
+            "azure.gallery: 'https://mirror.example/api/v2?x=1' is not a gallery URL: give the https:// "
+            "URL of the PowerShell Gallery's v2 API (https://www.powershellgallery.com/api/v2) or of a "
+            "mirror of it, without a query."),
     }
     for line, message in cases.items():
         path = write(MINIMAL + line + "\n")

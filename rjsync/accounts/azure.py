@@ -77,6 +77,7 @@ from rjsync.accounts.pacing import (
 from rjsync.catalog.naming import OWNED_PREFIX
 from rjsync.catalog.text import normalized_sha256
 from rjsync.errors import AccountError
+from rjsync.source import redact
 
 API_VERSION = "2024-10-23"
 
@@ -416,8 +417,8 @@ class AzureAccount:
 
     def _import(self, pkg: GalleryPackage, environment: str | None) -> LiveModule:
         c, rg, acc = self._client, self._rg, self._name
-        body = {"properties": {"contentLink": {"uri": self.gallery.content_url(pkg.id, pkg.version),
-                                               "version": pkg.version}}}
+        uri = self.gallery.content_url(pkg.id, pkg.version)
+        body = {"properties": {"contentLink": {"uri": uri, "version": pkg.version}}}
         if environment is None:
             what = f"module '{pkg.id}' {pkg.version} into automation account '{acc}'"
             put = lambda: c.module.create_or_update(rg, acc, pkg.id, body)  # noqa: E731
@@ -440,9 +441,8 @@ class AzureAccount:
             with self._errors(f"waiting for the import of {what}"):
                 module = _live_module(get())
         if module.provisioning_state.lower() in _FAILED_STATES:
-            raise AccountError(
-                f"Importing {what} failed: {module.error or 'the service gave no reason'}"
-            )
+            reason = (module.error or "the service gave no reason").replace(uri, redact(uri))  # a mirror's token
+            raise AccountError(f"Importing {what} failed: {reason}")
         return module
 
     def _write_refused(self, spec: RunbookWrite, err: HttpResponseError) -> AccountError:

@@ -13,7 +13,7 @@ from azure.core.exceptions import ClientAuthenticationError
 
 from fakes.accounts import ARM_ID, FAST, GROUP, NAME, SUBSCRIPTION, receipt_without_stamp
 from fakes.arm import StaticTokenCredential
-from rjsync.accounts import ModuleImport, RunbookWrite
+from rjsync.accounts import ModuleImport, RunbookWrite, open_account
 from rjsync.errors import AccountError
 
 RUNBOOK = "rjgit-user_security_reset-password"
@@ -394,3 +394,22 @@ def test_azure_account_keeps_at_most_max_concurrent_requests_in_flight(open_azur
     arrived = sorted(r.time for r in arm.server.requests(path=r"/content$"))
     # two at a time: every third request arrived only after one of the first two finished
     assert all(arrived[i + 2] - arrived[i] >= 0.19 for i in range(len(arrived) - 2)), arrived
+
+
+def test_azure_account_import_from_a_mirror_never_shows_the_credentials_in_its_url(arm, gallery, credential):
+    mirror = gallery.serve_at("/repository/psgallery").replace("https://", "https://ci:tok3n@")
+    link = f"{mirror}/package/Az.Accounts/2.13.2"
+    arm.import_failures["az.accounts"] = (
+        f"Orchestrator.Shared.AsyncModuleImport.ModuleImportException: The module content could not be "
+        f"downloaded from '{link}': (401) Unauthorized.")
+    account = open_account(ARM_ID, arm_endpoint=arm.endpoint, credential=credential, gallery_url=mirror, settings=FAST)
+    try:
+        with pytest.raises(AccountError) as caught:
+            account.import_module(ModuleImport("Az.Accounts", "2.13.2"))
+    finally:
+        account.close()
+
+    assert json.loads(arm.server.requests("PUT", "/modules/")[0].body)["properties"]["contentLink"]["uri"] == link
+    assert "tok3n" not in str(caught.value)
+    assert str(caught.value).endswith(
+        f"downloaded from '{link.replace('ci:tok3n@', '***@')}': (401) Unauthorized.")
