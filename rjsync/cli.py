@@ -138,21 +138,37 @@ def _source_options(f):
         click.option("--cloud", type=click.Choice(sorted(CLOUDS), case_sensitive=False), default=None,
                      help="Azure cloud.  [default: public]"),
         click.option("--arm-endpoint", metavar="URL", default=None, help="Resource Manager endpoint (overrides --cloud)."),
+        click.option("--gallery", metavar="URL", default=None, callback=_check_gallery,
+                     help="The PowerShell Gallery's v2 API modules are looked up in and imported from, or a "
+                          "mirror's (Azure Artifacts, Nexus, ProGet); also the manifest's azure.gallery or "
+                          "$RJSYNC_GALLERY.  [default: https://www.powershellgallery.com/api/v2]"),
     ]
     for option in reversed(options):
         f = option(f)
     return f
 
 
+def _check_gallery(ctx, param, value):
+    """--gallery: an https URL (credentials in it never shown in the message)."""
+    if value is None:
+        return None
+    from rjsync.accounts.gallery import GalleryError, check_gallery_url
+
+    try:
+        return check_gallery_url(value)
+    except GalleryError as err:
+        raise click.BadParameter(err.message) from None
+
+
 def _settings(manifest, accounts_at_once, source, ref, target, prefix, contexts, exclude, runtime, modules,
-              keep_drifted, auth, client_id, cloud, arm_endpoint, max_deletions=None, concurrency=None):
+              keep_drifted, auth, client_id, cloud, arm_endpoint, gallery, max_deletions=None, concurrency=None):
     """SyncSettings, or a Fleet when --manifest names a folder."""
     from rjsync.settings import settings_from
 
     policy = {"prefix": prefix, "contexts": tuple(contexts) or None, "exclude": tuple(exclude) or None,
               "runtime": runtime, "modules": modules, "keep_drifted": keep_drifted, "max_deletions": max_deletions}
     azure = {"auth": auth.lower() if auth else None, "client_id": client_id,
-             "cloud": cloud.lower() if cloud else None, "arm_endpoint": arm_endpoint}
+             "cloud": cloud.lower() if cloud else None, "arm_endpoint": arm_endpoint, "gallery": gallery}
     if manifest and os.path.isdir(manifest):
         from rjsync.fleet import fleet_from
 
@@ -232,7 +248,7 @@ def apply_cmd(planfile, auto_approve, max_deletions, concurrency, **options) -> 
 
     if planfile:
         given = [f"--{k.replace('_', '-')}" for k, v in options.items()
-                 if v not in (None, (), False) and k not in ("auth", "client_id", "cloud", "arm_endpoint")]
+                 if v not in (None, (), False) and k not in ("auth", "client_id", "cloud", "arm_endpoint", "gallery")]
         if given:
             raise click.UsageError(f"A saved plan carries its source, target and policy; drop {', '.join(given)}.")
         from rjsync.settings import DEFAULT_CONCURRENCY, AzureOptions
@@ -240,7 +256,8 @@ def apply_cmd(planfile, auto_approve, max_deletions, concurrency, **options) -> 
         azure = AzureOptions(**{k: v for k, v in (("auth", (options["auth"] or "default").lower()),
                                                   ("client_id", options["client_id"]),
                                                   ("cloud", (options["cloud"] or "public").lower()),
-                                                  ("arm_endpoint", options["arm_endpoint"]))})
+                                                  ("arm_endpoint", options["arm_endpoint"]),
+                                                  ("gallery", options["gallery"]))})
         prepared = prepare_saved(planfile, azure=azure, concurrency=concurrency or DEFAULT_CONCURRENCY)
     else:
         settings = _settings(max_deletions=None, concurrency=concurrency, **options)

@@ -39,6 +39,7 @@ import yaml
 
 from rjsync.accounts.base import check_environment_name
 from rjsync.accounts.credentials import AUTH_KINDS, CLOUDS
+from rjsync.accounts.gallery import check_gallery_url
 from rjsync.accounts.targets import ARM_ID_FORM, LocalTarget, TargetError, parse_target
 from rjsync.engine.policy import CLASSIC, Policy
 from rjsync.errors import AccountError, ManifestError, SourceError
@@ -326,6 +327,39 @@ def _runtime(reader: _Reader, node: yaml.Node, key: str) -> str:
     return value
 
 
+def _packages(reader: _Reader, node: yaml.Node, key: str) -> tuple[tuple[str, str], ...]:
+    """Default packages of a runtime environment: a mapping of package name to version, e.g.
+    {Az: 12.3.0}; {} for none. Names are unique without regard to case; a version that YAML
+    reads as a number (2.64) must be quoted, so it keeps its text."""
+    if isinstance(node, yaml.ScalarNode) and node.tag == _NULL:
+        return ()
+    if not isinstance(node, yaml.MappingNode):
+        raise reader.fail(node, key, f"expected a mapping of package name to version, e.g. "
+                                     f"{{Az: 12.3.0}}, got {_describe(node)}")
+    found: dict[str, tuple[str, str]] = {}
+    for name_node, version_node in node.value:
+        if not isinstance(name_node, yaml.ScalarNode) or name_node.tag != _STR or not name_node.value.strip():
+            raise reader.fail(name_node, key, f"a package name must be text, got {_describe(name_node)}")
+        name = name_node.value.strip()
+        where = f"{key}.{name}"
+        if name.lower() in found:
+            raise reader.fail(name_node, key, f"{name!r} is given twice (package names ignore case)")
+        if isinstance(version_node, yaml.ScalarNode) and version_node.tag in (_INT, _FLOAT):
+            raise reader.fail(version_node, where, f"expected a version as text, got "
+                                                   f"{_describe(version_node)}; quote it: '{version_node.value}'")
+        version = _text()(reader, version_node, where).strip()
+        found[name.lower()] = (name, version)
+    return tuple(found.values())
+
+
+def _gallery(reader: _Reader, node: yaml.Node, key: str) -> str:
+    value = _text()(reader, node, key)
+    try:
+        return check_gallery_url(value)
+    except AccountError as err:
+        raise reader.fail(node, key, err.message.rstrip(".")) from None
+
+
 def _ref(reader: _Reader, node: yaml.Node, key: str) -> str:
     """A branch, tag or commit. An unquoted commit like 1234567 is an int in YAML: keep its
     text as written (so 0123456 stays 0123456); a float or boolean is refused."""
@@ -432,6 +466,7 @@ _POLICY: dict[str, Checker] = {
     "max_deletions": _whole(0),
     "modules": _flag,
     "keep_drifted": _flag,
+    "default_packages": _packages,
 }
 
 _AZURE: dict[str, Checker] = {
@@ -440,6 +475,7 @@ _AZURE: dict[str, Checker] = {
     "cloud": _choice(tuple(CLOUDS)),
     "arm_endpoint": _text(re.compile(r"^https://", re.IGNORECASE),
                           "use an https:// URL (tokens are never sent over plain HTTP)"),
+    "gallery": _gallery,
 }
 
 _TOP: dict[str, Checker] = {

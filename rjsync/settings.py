@@ -20,6 +20,7 @@ The concurrency contract, the same for ``rjsync plan|apply``, a fleet and the sy
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -44,12 +45,31 @@ def writes_at_once(concurrency: int) -> int:
 
 @dataclass(frozen=True)
 class AzureOptions:
-    """How to reach an Azure target: identity (``auth``, ``client_id``) and cloud."""
+    """How to reach an Azure target: identity (``auth``, ``client_id``), cloud, and the
+    PowerShell Gallery (``gallery``: its v2 API, or a mirror's; None: ``gallery_url`` decides)."""
 
     auth: str = "default"
     client_id: str | None = None
     cloud: str = "public"
     arm_endpoint: str | None = None
+    gallery: str | None = None
+
+
+def gallery_url(azure: AzureOptions, environ: Mapping[str, str] = os.environ) -> str | None:
+    """The gallery modules are looked up in and imported from: ``--gallery``, else the
+    manifest's ``azure.gallery`` (both land in ``azure.gallery``), else $RJSYNC_GALLERY, else
+    None (the PowerShell Gallery). Raises ``RjsyncError`` when it is not an https URL."""
+    from rjsync.accounts.gallery import GALLERY_ENV, GalleryError, check_gallery_url
+
+    if azure.gallery:
+        return check_gallery_url(azure.gallery)
+    value = (environ.get(GALLERY_ENV) or "").strip()
+    if not value:
+        return None
+    try:
+        return check_gallery_url(value)
+    except GalleryError as err:
+        raise RjsyncError(f"{GALLERY_ENV} is wrong: {err.message}") from None
 
 
 @dataclass(frozen=True)

@@ -35,19 +35,21 @@ from rjsync.engine.plan import Plan
 from rjsync.engine.planner import pair, plan_sync, snapshot_scope
 from rjsync.engine.policy import Policy
 from rjsync.engine.saved import check_account_fresh, check_source_fresh, load_plan
-from rjsync.settings import AzureOptions, SourceSpec, SyncSettings, writes_at_once
+from rjsync.settings import AzureOptions, SourceSpec, SyncSettings, gallery_url, writes_at_once
 from rjsync.source import Checkout, open_source
 
 AccountOpener = Callable[[SyncSettings], Account]
 
 
 def default_opener(settings: SyncSettings) -> Account:
-    """The account ``settings.target`` names, with ``settings.concurrency`` requests in flight."""
+    """The account ``settings.target`` names, with ``settings.concurrency`` requests in flight
+    and the gallery ``gallery_url`` picks (--gallery, the manifest, $RJSYNC_GALLERY)."""
     from rjsync.accounts.azure import AzureSettings
 
     az: AzureOptions = settings.azure
     return open_account(settings.target, owned_prefix=settings.policy.prefix, auth=az.auth,
                         client_id=az.client_id, cloud=az.cloud, arm_endpoint=az.arm_endpoint,
+                        gallery_url=gallery_url(az),
                         settings=AzureSettings(max_concurrent_requests=settings.concurrency))
 
 

@@ -109,3 +109,60 @@ def test_cli_user_errors_still_exit_1_with_their_sentence():
     result = invoke("plan", "--source", EXAMPLE)
     assert result.exit_code == 1
     assert result.output.startswith("Error: Missing --target: give --manifest FILE")
+
+
+# -- --gallery -------------------------------------------------------------------------------------
+
+
+def test_apply_gallery_flag_comes_before_the_manifest_and_the_environment(tmp_path, arm, gallery, credential,
+                                                                          monkeypatch):
+    import rjsync.sync
+    from fakes.accounts import ARM_ID, FAST
+
+    mirror = gallery.serve_at("/nuget/psgallery")
+    gallery.redirects = False  # a mirror that serves the package itself: the links are on the mirror
+    monkeypatch.setenv("RJSYNC_GALLERY", "https://127.0.0.1:9/environment")
+    script = tmp_path / "src" / "user" / "general" / "storage.ps1"
+    script.parent.mkdir(parents=True)
+    script.write_text("#Requires -Modules @{ModuleName='Az.Storage'; ModuleVersion='6.0.0'}\n"
+                      "<#\n.SYNOPSIS\nLists containers.\n#>\nparam([string] $Name)\nWrite-Output $Name\n")
+    manifest = tmp_path / "acct.yaml"
+    manifest.write_text(f"source: {{path: src}}\ntarget: {ARM_ID}\nazure: {{gallery: 'https://127.0.0.1:9/manifest'}}\n")
+    opened = []
+    real = rjsync.sync.open_account
+
+    def on_the_emulator(target, **options):  # default_opener's account, on the emulator
+        opened.append(options["gallery_url"])
+        return real(target, **{**options, "arm_endpoint": arm.endpoint, "credential": credential, "settings": FAST})
+
+    monkeypatch.setattr(rjsync.sync, "open_account", on_the_emulator)
+
+    result = invoke("apply", "--manifest", str(manifest), "--gallery", mirror + "/", "--auto-approve")
+
+    assert result.exit_code == 0, result.output
+    assert opened == [mirror]
+    links = sorted(p.content_uri for p in arm.account.environments["rj-powershell-7.4"].packages.values())
+    assert links == [f"{mirror}/package/Az.Accounts/2.13.2", f"{mirror}/package/Az.Storage/6.0.0"]
+
+
+def test_plan_refuses_a_gallery_flag_that_is_not_https_without_showing_its_credentials(tmp_path):
+    result = invoke("plan", "--source", EXAMPLE, "--target", f"local:{tmp_path / 'acct'}",
+                    "--gallery", "http://ci:tok3n@nexus.example/repository/psgallery")
+
+    assert result.exit_code == 1
+    assert "tok3n" not in result.output
+    assert result.output.splitlines()[-1] == (
+        "Error: Invalid value for '--gallery': 'http://***@nexus.example/repository/psgallery' is not a gallery "
+        "URL: give the https:// URL of the PowerShell Gallery's v2 API (https://www.powershellgallery.com/api/v2) "
+        "or of a mirror of it, without a query.")
+
+
+def test_apply_planfile_takes_the_gallery_flag_like_the_other_azure_options(tmp_path):
+    planfile = tmp_path / "plan.json"
+    target = f"local:{tmp_path / 'acct'}"
+    assert invoke("plan", "--source", EXAMPLE, "--target", target, "--out", str(planfile)).exit_code == 0
+
+    result = invoke("apply", str(planfile), "--gallery", "https://nexus.example/repository/psgallery",
+                    "--auto-approve")
+
+    assert result.exit_code == 0, result.output

@@ -145,7 +145,7 @@ def test_plan_with_changes_exits_0_without_detailed_exitcode_and_writes_nothing(
         f"Target: local:{account}",
         "Policy: prefix rjgit-, runtime RJ-PowerShell-7.4, modules managed, at most 10 deletions",
     ]
-    assert "  + RJ-PowerShell-7.4  create (PowerShell 7.4)" in lines
+    assert "  + RJ-PowerShell-7.4  create (PowerShell 7.4, default packages Az 12.3.0)" in lines
     assert lines[-1] == "Plan: 23 to create."
     assert result.stderr == ""
     assert files(account) == {}

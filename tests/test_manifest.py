@@ -77,11 +77,13 @@ policy:
   max_deletions: 0
   modules: false
   keep_drifted: true
+  default_packages: {{Az: 11.6.0, Azure CLI: '2.64.0'}}
 azure:
   auth: Managed-Identity
   client_id: 11111111-1111-1111-1111-111111111111
   cloud: usgovernment
   arm_endpoint: https://management.example.test/
+  gallery: https://pkgs.example.test/_packaging/psgallery/nuget/v2/
 concurrency: 64
 """)
     settings = load_manifest(path)
@@ -89,10 +91,10 @@ concurrency: 64
         "https://github.com/realmjoin/realmjoin-runbooks.git", "v1.2")
     assert settings.target == ARM_ID
     assert settings.policy == Policy("acme-", ("user", "org"), ("acme-org_internal_*",), "classic",
-                                     0, False, True)
+                                     0, False, True, (("Az", "11.6.0"), ("Azure CLI", "2.64.0")))
     assert settings.azure == AzureOptions(
         "managed-identity", "11111111-1111-1111-1111-111111111111", "usgovernment",
-        "https://management.example.test/")
+        "https://management.example.test/", "https://pkgs.example.test/_packaging/psgallery/nuget/v2")
     assert settings.concurrency == 64
 
 
@@ -144,7 +146,7 @@ def test_manifest_unknown_key_without_a_close_one(write):
     path = write(MINIMAL + "policy:\n  prefix: x-\n  color: blue\n")
     assert error(path) == (
         f"{path}:6: policy: unknown key 'color' (known keys: prefix, contexts, exclude, runtime, "
-        "max_deletions, modules, keep_drifted)."
+        "max_deletions, modules, keep_drifted, default_packages)."
     )
 
 
@@ -242,6 +244,10 @@ def test_manifest_bad_auth_kind(write):
     )
 
 
+def test_manifest_default_packages_empty_means_none(write):
+    assert load_manifest(write(MINIMAL + "policy: {default_packages: {}}\n")).policy.default_packages == ()
+
+
 def test_manifest_float_ref_must_be_quoted(write):
     path = write("source:\n  url: https://h/r.git\n  ref: 1.10\ntarget: local:a\n")
     assert error(path) == (
@@ -265,6 +271,21 @@ def test_manifest_bad_values_beyond_types(write):
         "azure: {arm_endpoint: 'http://x'}": "azure.arm_endpoint: 'http://x' is not allowed: "
                                              "use an https:// URL (tokens are never sent over "
                                              "plain HTTP).",
+        "policy: {default_packages: [Az]}": "policy.default_packages: expected a mapping of package "
+                                            "name to version, e.g. {Az: 12.3.0}, got a list.",
+        "policy: {default_packages: {Az: 2.64}}": "policy.default_packages.Az: expected a version as "
+                                                  "text, got 2.64 (a number); quote it: '2.64'.",
+        "policy: {default_packages: {Az: 12.3.0, az: 11.0.0}}": "policy.default_packages: 'az' is given "
+                                                                "twice (package names ignore case).",
+        "policy: {default_packages: {Az: ''}}": "policy.default_packages.Az: must not be empty.",
+        "azure: {gallery: 'http://user:secret@mirror.example/api/v2'}": (
+            "azure.gallery: 'http://***@mirror.example/api/v2' is not a gallery URL: give the https:// "
+            "URL of the PowerShell Gallery's v2 API (https://www.powershellgallery.com/api/v2) or of a "
+            "mirror of it, without a query."),
+        "azure: {gallery: 'https://mirror.example/api/v2?x=1'}": (
+            "azure.gallery: 'https://mirror.example/api/v2?x=1' is not a gallery URL: give the https:// "
+            "URL of the PowerShell Gallery's v2 API (https://www.powershellgallery.com/api/v2) or of a "
+            "mirror of it, without a query."),
     }
     for line, message in cases.items():
         path = write(MINIMAL + line + "\n")
@@ -356,7 +377,7 @@ def test_manifest_error_in_the_defaults_names_the_defaults_file_and_line(write):
     path = write("target: local:a\n")
     assert error(path) == (
         f"{defaults}:5: policy: unknown key 'prefx' (known keys: prefix, contexts, exclude, runtime, "
-        "max_deletions, modules, keep_drifted); did you mean 'prefix'?")
+        "max_deletions, modules, keep_drifted, default_packages); did you mean 'prefix'?")
     # checked on its own, so a value every manifest overrides is still checked
     write("concurrency: 0\n", "_defaults.yaml")
     path = write(MINIMAL + "concurrency: 2\n")

@@ -9,8 +9,10 @@ import pytest
 from rjsync.errors import RjsyncError
 from rjsync.settings import (
     DEFAULT_CONCURRENCY,
+    AzureOptions,
     SourceSpec,
     SyncSettings,
+    gallery_url,
     override,
     settings_from,
     writes_at_once,
@@ -44,3 +46,30 @@ def test_settings_from_names_each_missing_flag():
         settings_from(manifest=None, source=None, ref=None, target=None)
     settings = settings_from(manifest=None, source=EXAMPLE, ref="main", target="local:/tmp/x")
     assert settings == SyncSettings(SourceSpec(EXAMPLE, "main"), "local:/tmp/x")
+
+
+def test_gallery_url_is_the_flag_then_the_manifest_then_the_environment_then_the_default(tmp_path):
+    manifest = tmp_path / "acct.yaml"
+    manifest.write_text(f"source:\n  path: {EXAMPLE}\ntarget: local:{tmp_path / 'acct'}\n"
+                        "azure:\n  gallery: https://manifest.example/nuget/v2/\n", encoding="utf-8")
+    environ = {"RJSYNC_GALLERY": "https://environment.example/api/v2"}
+
+    from_manifest = settings_from(manifest=str(manifest), source=None, ref=None, target=None)
+    from_flag = settings_from(manifest=str(manifest), source=None, ref=None, target=None,
+                              azure={"gallery": "https://flag.example/psgallery"})
+
+    assert gallery_url(from_flag.azure, environ) == "https://flag.example/psgallery"
+    assert gallery_url(from_manifest.azure, environ) == "https://manifest.example/nuget/v2"
+    assert gallery_url(AzureOptions(), environ) == "https://environment.example/api/v2"
+    assert gallery_url(AzureOptions(), {}) is None  # the PowerShell Gallery
+
+
+def test_gallery_url_from_the_environment_must_be_https_and_its_credentials_are_never_shown():
+    with pytest.raises(RjsyncError) as caught:
+        gallery_url(AzureOptions(), {"RJSYNC_GALLERY": "http://build:s3cret@nexus.example/repository/psgallery"})
+
+    assert str(caught.value) == (
+        "RJSYNC_GALLERY is wrong: 'http://***@nexus.example/repository/psgallery' is not a gallery URL: give "
+        "the https:// URL of the PowerShell Gallery's v2 API (https://www.powershellgallery.com/api/v2) or of "
+        "a mirror of it, without a query.")
+    assert "s3cret" not in str(caught.value)

@@ -15,14 +15,18 @@ from pathlib import Path
 
 import pytest
 
+from fakes.accounts import ARM_ID, FAST
+from fakes.arm import FakeEnvironment
+from rjsync.accounts import open_account
 from rjsync.accounts.azure import AzureAccount
 from rjsync.accounts.local import LocalAccount
 from rjsync.commands.fleet import run_fleet_apply
 from rjsync.commands.sync import Progress
+from rjsync.engine.policy import Policy
 from rjsync.fleet import load_fleet
 from rjsync.service.jobs import JobRunner
 from rjsync.service.store import COMPLETED, Store
-from rjsync.settings import SourceSpec, SyncSettings
+from rjsync.settings import AzureOptions, SourceSpec, SyncSettings, gallery_url, settings_from
 from rjsync.sync import ApplyEvents, apply, default_opener, notes_to, prepare
 
 RUNBOOKS = 40
@@ -112,6 +116,18 @@ def test_default_opener_keeps_concurrency_requests_in_flight():
         assert account.settings.max_concurrent_requests == 3
 
 
+def test_default_opener_opens_azure_accounts_on_the_gallery_it_resolves(monkeypatch):
+    target = ("/subscriptions/6d3f1c2a-1b2c-4d5e-8f90-123456789abc/resourceGroups/rg/providers/"
+              "Microsoft.Automation/automationAccounts/aa-test")
+    monkeypatch.setenv("RJSYNC_GALLERY", "https://nexus.example/repository/psgallery/")
+    settings = SyncSettings(SourceSpec("."), target)
+    with default_opener(settings) as account:
+        assert account.gallery.base_url == "https://nexus.example/repository/psgallery"
+    mirror = dataclasses.replace(settings, azure=AzureOptions(gallery="https://proget.example/nuget/psgallery"))
+    with default_opener(mirror) as account:
+        assert account.gallery.base_url == "https://proget.example/nuget/psgallery"
+
+
 def test_sync_apply_reports_each_step_and_the_result(tmp_path):
     started, ended = [], []
     with prepare(settings_for(tmp_path, 8), opener=Counting()) as prepared:
@@ -153,3 +169,100 @@ def test_apply_progress_prints_the_notes_about_its_own_account_between_the_steps
     log.info("after the apply", extra={"target": "/subscriptions/s/aa-one"})
 
     assert stream.getvalue() == "note: Az.Storage waits 23 s to be imported\n"
+
+
+# -- through the pipeline against the ARM emulator -------------------------------------------------
+
+
+def emulator_opener(arm, credential):
+    """Opens accounts as ``default_opener`` does (the gallery ``gallery_url`` picks, the
+    concurrency of the settings), on the emulator with a static token and no waiting."""
+
+    def open_(settings: SyncSettings):
+        return open_account(settings.target, owned_prefix=settings.policy.prefix, arm_endpoint=arm.endpoint,
+                            credential=credential, gallery_url=gallery_url(settings.azure),
+                            settings=dataclasses.replace(FAST, max_concurrent_requests=settings.concurrency))
+
+    return open_
+
+
+def azure_settings(tmp_path: Path, policy: Policy | None = None) -> SyncSettings:
+    return SyncSettings(source=SourceSpec(str(write_source(tmp_path / "src", 2))), target=ARM_ID,
+                        policy=policy or Policy())
+
+
+def environment_writes(arm) -> list:
+    return [r for r in arm.server.requests(path="/runtimeEnvironments/RJ-PowerShell-7.4$") if r.method != "GET"]
+
+
+def test_sync_creates_the_runtime_environment_with_az_by_default(tmp_path, arm, credential):
+    opener = emulator_opener(arm, credential)
+    with prepare(azure_settings(tmp_path), opener=opener) as prepared:
+        assert prepared.plan.environment["default_packages"] == {"Az": "12.3.0"}
+        assert apply(prepared).ok
+
+    assert arm.account.environments["rj-powershell-7.4"].default_packages == {"Az": "12.3.0"}
+    with prepare(azure_settings(tmp_path), opener=opener) as again:
+        assert not again.plan.has_changes and again.plan.diagnostics == ()
+
+
+def test_sync_creates_the_runtime_environment_with_the_policys_default_packages(tmp_path, arm, credential):
+    policy = Policy(default_packages=(("Az", "11.6.0"), ("Azure CLI", "2.64.0")))
+    with prepare(azure_settings(tmp_path, policy), opener=emulator_opener(arm, credential)) as prepared:
+        assert apply(prepared).ok
+
+    assert arm.account.environments["rj-powershell-7.4"].default_packages == {"Az": "11.6.0", "Azure CLI": "2.64.0"}
+
+
+def test_sync_reports_an_existing_environment_with_other_default_packages_and_never_changes_it(
+        tmp_path, arm, credential):
+    arm.account.environments["rj-powershell-7.4"] = FakeEnvironment(
+        "RJ-PowerShell-7.4", "PowerShell", "7.4", default_packages={"Az": "8.0.0"})
+
+    with prepare(azure_settings(tmp_path), opener=emulator_opener(arm, credential)) as prepared:
+        assert prepared.plan.environment is None
+        assert [d.message for d in prepared.plan.diagnostics] == [
+            "runtime environment RJ-PowerShell-7.4 has the default packages az 8.0.0, not Az 12.3.0 as the "
+            "policy says; rjsync does not change an existing environment's default packages: change them in "
+            "the portal, or set policy.default_packages to what it has"]
+        assert apply(prepared).ok
+
+    assert environment_writes(arm) == []
+    assert arm.account.environments["rj-powershell-7.4"].default_packages == {"Az": "8.0.0"}
+
+
+def test_sync_compares_the_lower_cased_default_packages_the_service_answers_equal(tmp_path, arm, credential):
+    arm.account.environments["rj-powershell-7.4"] = FakeEnvironment(
+        "RJ-PowerShell-7.4", "PowerShell", "7.4", default_packages={"Az": "12.3.0"})
+
+    with prepare(azure_settings(tmp_path), opener=emulator_opener(arm, credential)) as prepared:
+        assert prepared.snapshot.runtime_environment("RJ-PowerShell-7.4").default_packages == {"az": "12.3.0"}
+        assert prepared.plan.environment is None and prepared.plan.diagnostics == ()
+        assert apply(prepared).ok
+
+    assert environment_writes(arm) == []
+
+
+def test_sync_imports_modules_from_the_gallery_mirror_the_manifest_names(tmp_path, arm, gallery, credential,
+                                                                          monkeypatch):
+    mirror = gallery.serve_at("/repository/psgallery-proxy")
+    gallery.redirects = False  # a mirror that serves the package itself: the links are on the mirror
+    monkeypatch.setenv("RJSYNC_GALLERY", "https://127.0.0.1:9/not-this-one")  # the manifest comes first
+    script = tmp_path / "src" / "user" / "general" / "storage.ps1"
+    script.parent.mkdir(parents=True)
+    script.write_text("#Requires -Modules @{ModuleName='Az.Storage'; ModuleVersion='6.0.0'}\n"
+                      "<#\n.SYNOPSIS\nLists containers.\n#>\nparam([string] $Name)\nWrite-Output $Name\n")
+    manifest = tmp_path / "acct.yaml"
+    manifest.write_text(f"source: {{path: src}}\ntarget: {ARM_ID}\nazure: {{gallery: '{mirror}/'}}\n")
+    settings = settings_from(manifest=str(manifest), source=None, ref=None, target=None)
+
+    with prepare(settings, opener=emulator_opener(arm, credential)) as prepared:
+        result = apply(prepared)
+
+    assert result.ok, result.problems
+    environment = arm.account.environments["rj-powershell-7.4"]
+    assert {p.name: p.version for p in environment.packages.values()} == {"Az.Accounts": "2.13.2", "Az.Storage": "6.0.0"}
+    links = sorted(p.content_uri for p in environment.packages.values())
+    assert links == [f"{mirror}/package/Az.Accounts/2.13.2", f"{mirror}/package/Az.Storage/6.0.0"]
+    looked_up = [r.path for r in gallery.server.requests("GET")]
+    assert looked_up and all(path.startswith("/repository/psgallery-proxy/") for path in looked_up)

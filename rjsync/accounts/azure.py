@@ -43,7 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from typing import Callable
+from typing import Callable, Mapping
 
 from azure.core.exceptions import (
     AzureError,
@@ -59,6 +59,7 @@ from rjsync.accounts.azure_index import ReceiptIndex, variable_name
 from rjsync.accounts.azure_values import live_module, live_runbook, text
 from rjsync.accounts.base import (
     FAILED,
+    RJ_DEFAULT_PACKAGES,
     RJ_RUNTIME_ENVIRONMENT,
     LiveModule,
     LiveRunbook,
@@ -222,6 +223,7 @@ class AzureAccount:
             environments.append(LiveRuntimeEnvironment(
                 name=env.name, language=runtime.get("language") or "", version=runtime.get("version") or "",
                 packages=tuple(sorted(packages, key=lambda m: m.name.lower())),
+                default_packages=_default_packages(env),
             ))
         return Snapshot(
             runbooks=tuple(sorted(runbooks, key=lambda r: r.name.lower())),
@@ -397,7 +399,8 @@ class AzureAccount:
         self._index.forget(name)
 
     def ensure_runtime_environment(
-        self, name: str = RJ_RUNTIME_ENVIRONMENT, *, language: str = "PowerShell", version: str = "7.4"
+        self, name: str = RJ_RUNTIME_ENVIRONMENT, *, language: str = "PowerShell", version: str = "7.4",
+        default_packages: Mapping[str, str] | None = None,
     ) -> LiveRuntimeEnvironment:
         check_environment_name(name)
         location = self._account_location()
@@ -406,8 +409,9 @@ class AzureAccount:
             with self._errors(f"reading runtime environment '{name}'", not_found=ResourceNotFoundError):
                 env = c.runtime_environments.get(rg, acc, name)
         except ResourceNotFoundError:
+            defaults = RJ_DEFAULT_PACKAGES if default_packages is None else default_packages
             body = {"location": location, "properties": {
-                "runtime": {"language": language, "version": version}, "defaultPackages": {}}}
+                "runtime": {"language": language, "version": version}, "defaultPackages": dict(defaults)}}
             with self._errors(f"creating runtime environment '{name}'"):
                 env = c.runtime_environments.create(rg, acc, name, body)
         runtime = (env.properties.runtime if env.properties else None) or {}
@@ -419,7 +423,8 @@ class AzureAccount:
             )
         with self._errors(f"listing the packages of runtime environment '{env.name}'"):
             packages = [live_module(p) for p in c.package.list_by_runtime_environment(rg, acc, env.name)]
-        return LiveRuntimeEnvironment(env.name, have[0], have[1], tuple(sorted(packages, key=lambda m: m.name.lower())))
+        return LiveRuntimeEnvironment(env.name, have[0], have[1], tuple(sorted(packages, key=lambda m: m.name.lower())),
+                                      _default_packages(env))
 
     def import_module(self, spec: ModuleImport) -> LiveModule:
         self._account_location()
@@ -485,3 +490,9 @@ class AzureAccount:
 
     def _translate(self, err: AzureError, action: str) -> AccountError:
         return translate(err, action, self._where)
+
+
+def _default_packages(env) -> dict[str, str]:
+    """An environment's default packages as the service answers them (names in lower case)."""
+    packages = (env.properties.default_packages if env.properties else None) or {}
+    return {str(k): str(v) for k, v in packages.items()}

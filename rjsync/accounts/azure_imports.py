@@ -23,6 +23,7 @@ from rjsync.accounts.gallery import Gallery, GalleryError
 from rjsync.accounts.pacing import ImportPacer, import_slot
 from rjsync.accounts.resolution import ModuleSet, Resolved, resolve_set
 from rjsync.errors import AccountError
+from rjsync.source import redact
 
 _FAILED_STATES = {FAILED.lower(), "cancelled", "canceled"}
 
@@ -129,7 +130,8 @@ class ModuleImports:
         slot: no dependency can have changed between the check and the PUT while this waited
         for the window, and a wait for a dependency holds no slot."""
         c, rg, acc = self._client, self._rg, self._name
-        body = {"properties": {"contentLink": {"uri": self._content_link(entry), "version": entry.version}}}
+        uri = self._content_link(entry)
+        body = {"properties": {"contentLink": {"uri": uri, "version": entry.version}}}
         if environment is None:
             what = f"module '{entry.id}' {entry.version} into automation account '{acc}'"
             put = lambda **kw: c.module.create_or_update(rg, acc, entry.id, body, **kw)  # noqa: E731
@@ -168,9 +170,8 @@ class ModuleImports:
             with self._errors(f"waiting for the import of {what}"):
                 module = live_module(get())
         if not module.loaded:
-            raise AccountError(
-                f"Importing {what} failed: {module.error or 'the service gave no reason'}"
-            )
+            reason = (module.error or "the service gave no reason").replace(uri, redact(uri))  # a mirror's token
+            raise AccountError(f"Importing {what} failed: {reason}")
         return module
 
     def _dependencies_waiting(self, entry: Resolved, modules: ModuleSet, get, what: str) -> str | None:

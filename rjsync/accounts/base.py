@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Callable, Mapping, Protocol, runtime_checkable
 
 from rjsync.catalog.naming import OWNED_PREFIX
@@ -25,6 +26,12 @@ from rjsync.versions import version_key, version_known  # noqa: F401  (re-export
 
 #: The PowerShell 7.4 runtime environment RealmJoin's sync moves its runbooks into.
 RJ_RUNTIME_ENVIRONMENT = "RJ-PowerShell-7.4"
+
+#: Default packages of a new PowerShell 7.4 runtime environment: what the portal puts in every
+#: one ("Az version 12.3.0 ... already present", MicrosoftDocs/azure-docs
+#: articles/automation/quickstart-cli-support-powershell-runbook-runtime-environment.md; the
+#: REST API adds none unless asked). Runbooks using Az cmdlets without #Requires need it.
+RJ_DEFAULT_PACKAGES: Mapping[str, str] = MappingProxyType({"Az": "12.3.0"})
 
 #: Runtime environments every Automation account has (language, version); they cannot change.
 BUILTIN_RUNTIME_ENVIRONMENTS: Mapping[str, tuple[str, str]] = {
@@ -81,13 +88,25 @@ class LiveModule:
 
 @dataclass(frozen=True)
 class LiveRuntimeEnvironment:
+    """A runtime environment: its packages, and its default packages (name -> version, the
+    names as the account writes them: Azure answers them in lower case)."""
+
     name: str
     language: str
     version: str
     packages: tuple[LiveModule, ...] = ()
+    default_packages: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def package(self, name: str) -> LiveModule | None:
         return _find(self.packages, name)
+
+
+def same_default_packages(have: Mapping[str, str], want: Mapping[str, str]) -> bool:
+    """Whether two default-package maps are equal, names compared without regard to case."""
+    def folded(packages: Mapping[str, str]) -> dict[str, str]:
+        return {name.lower(): str(version).strip().lower() for name, version in packages.items()}
+
+    return folded(have) == folded(want)
 
 
 @dataclass(frozen=True)
@@ -192,9 +211,12 @@ class Account(Protocol):
         """Delete an owned runbook; deleting one that does not exist is not an error."""
 
     def ensure_runtime_environment(
-        self, name: str = RJ_RUNTIME_ENVIRONMENT, *, language: str = "PowerShell", version: str = "7.4"
+        self, name: str = RJ_RUNTIME_ENVIRONMENT, *, language: str = "PowerShell", version: str = "7.4",
+        default_packages: Mapping[str, str] | None = None,
     ) -> LiveRuntimeEnvironment:
-        """Create the runtime environment when it is missing; refuse a language/version clash."""
+        """Create the runtime environment when it is missing, with ``default_packages`` (None:
+        ``RJ_DEFAULT_PACKAGES``); refuse a language/version clash. An existing environment is
+        left as it is, its default packages too (the plan reports a difference)."""
 
     def import_module(self, spec: ModuleImport) -> LiveModule:
         """Import or upgrade a module/package (dependencies first) and wait until it is done."""

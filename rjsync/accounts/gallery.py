@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from urllib.parse import quote, urljoin
+from urllib.parse import quote, urljoin, urlsplit
 
 from azure.core import PipelineClient
 from azure.core.exceptions import AzureError
@@ -31,8 +31,12 @@ from azure.core.rest import HttpRequest
 
 from rjsync.accounts.base import version_key
 from rjsync.errors import AccountError
+from rjsync.source import redact
 
 DEFAULT_GALLERY_URL = "https://www.powershellgallery.com/api/v2"
+
+#: The environment variable naming the gallery when neither --gallery nor the manifest does.
+GALLERY_ENV = "RJSYNC_GALLERY"
 
 _ATOM = "{http://www.w3.org/2005/Atom}"
 _M = "{http://schemas.microsoft.com/ado/2007/08/dataservices/metadata}"
@@ -41,6 +45,25 @@ _D = "{http://schemas.microsoft.com/ado/2007/08/dataservices}"
 
 class GalleryError(AccountError):
     """The PowerShell Gallery cannot answer, or does not have what was asked for."""
+
+
+def check_gallery_url(url: str) -> str:
+    """``url`` without a trailing '/' if it can be a gallery's v2 API: https, a host, no query
+    or fragment. Plain http is refused, also on loopback: Azure Automation downloads the
+    content links itself (a loopback mirror cannot serve it), and lookups and packages are not
+    fetched where anyone on the way can change them. Credentials in it are never shown."""
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        valid = (parts.scheme.lower() == "https" and bool(parts.hostname) and not parts.query
+                 and not parts.fragment)
+    except ValueError:  # e.g. a port that is not a number
+        valid = False
+    if not valid:
+        raise GalleryError(
+            f"'{redact(url.strip())}' is not a gallery URL: give the https:// URL of the PowerShell "
+            f"Gallery's v2 API ({DEFAULT_GALLERY_URL}) or of a mirror of it, without a query.")
+    return url.strip().rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -107,7 +130,8 @@ class Gallery:
 
     def __init__(self, base_url: str = DEFAULT_GALLERY_URL, *, connection_verify=None,
                  retry_backoff_factor: float = 0.8, timeout: float = 60.0):
-        self.base_url = base_url.rstrip("/")
+        self.base_url = check_gallery_url(base_url)
+        self.shown_url = redact(self.base_url)  # for messages: credentials masked
         transport_options = {} if connection_verify is None else {"connection_verify": connection_verify}
         self._client = PipelineClient(
             self.base_url + "/",
@@ -163,11 +187,11 @@ class Gallery:
                 return self._packages[key]
         root = self._get(f"Packages(Id='{_odata(name)}',Version='{_odata(version)}')",
                          missing=f"Module '{name}' version {version} is not in the PowerShell Gallery "
-                                 f"({self.base_url}): check the module name and version.")
+                                 f"({self.shown_url}): check the module name and version.")
         entries = [root] if root.tag == f"{_ATOM}entry" else root.findall(f"{_ATOM}entry")
         if not entries:
             raise GalleryError(
-                f"Module '{name}' version {version} is not in the PowerShell Gallery ({self.base_url}): "
+                f"Module '{name}' version {version} is not in the PowerShell Gallery ({self.shown_url}): "
                 "check the module name and version."
             )
         pkg = _entry(entries[0])
@@ -183,13 +207,13 @@ class Gallery:
         found: list[GalleryPackage] = []
         url = f"FindPackagesById()?id='{quote(_odata(name))}'"
         while url:
-            feed = self._get(url, missing=f"Module '{name}' is not in the PowerShell Gallery ({self.base_url}).")
+            feed = self._get(url, missing=f"Module '{name}' is not in the PowerShell Gallery ({self.shown_url}).")
             found.extend(_entry(e) for e in feed.findall(f"{_ATOM}entry"))
             nxt = feed.find(f"{_ATOM}link[@rel='next']")
             url = nxt.get("href") if nxt is not None else None
         if not found:
             raise GalleryError(
-                f"Module '{name}' is not in the PowerShell Gallery ({self.base_url}): check the module name."
+                f"Module '{name}' is not in the PowerShell Gallery ({self.shown_url}): check the module name."
             )
         result = tuple(sorted(found, key=lambda p: version_key(p.version)))
         with self._lock:
@@ -212,18 +236,18 @@ class Gallery:
         try:
             response = self._client.send_request(HttpRequest("GET", full))
         except AzureError as err:
-            raise GalleryError(f"Cannot reach the PowerShell Gallery at {self.base_url}: {err.message}") from None
+            raise GalleryError(f"Cannot reach the PowerShell Gallery at {self.shown_url}: {err.message}") from None
         if response.status_code == 404:
             raise GalleryError(missing)
         if response.status_code >= 400:
             raise GalleryError(
-                f"The PowerShell Gallery at {self.base_url} answered HTTP {response.status_code} "
+                f"The PowerShell Gallery at {self.shown_url} answered HTTP {response.status_code} "
                 f"{response.reason}; try again later."
             )
         try:
             return ET.fromstring(response.content)
         except ET.ParseError as err:
-            raise GalleryError(f"The PowerShell Gallery at {self.base_url} sent unreadable metadata: {err}.") from None
+            raise GalleryError(f"The PowerShell Gallery at {self.shown_url} sent unreadable metadata: {err}.") from None
 
 
 def _entry(entry: ET.Element) -> GalleryPackage:

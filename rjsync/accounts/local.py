@@ -6,6 +6,7 @@ Layout::
     PATH/runbooks/<name>.meta.json    type, runtime environment, description, tags, state,
                                       last modified (absent for a script dropped in by hand)
     PATH/modules.json                 account modules and runtime environments with packages
+                                      and default packages
     PATH/.rjsync.lock                 the lock two processes share
 
 A ``.ps1`` without metadata was put there by hand: it is a customer runbook (a published
@@ -23,13 +24,14 @@ import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 from filelock import FileLock, Timeout
 
 from rjsync.accounts import receipts
 from rjsync.accounts.base import (
     BUILTIN_RUNTIME_ENVIRONMENTS,
+    RJ_DEFAULT_PACKAGES,
     RJ_RUNTIME_ENVIRONMENT,
     STATE_PUBLISHED,
     SUCCEEDED,
@@ -88,6 +90,7 @@ class LocalAccount:
                 language=env["language"],
                 version=env["version"],
                 packages=tuple(_module(p) for _, p in sorted(env["packages"].items())),
+                default_packages=dict(env.get("default_packages") or {}),
             )
             for _, env in sorted(self._environments(state).items())
         )
@@ -165,7 +168,8 @@ class LocalAccount:
             script.unlink()
 
     def ensure_runtime_environment(
-        self, name: str = RJ_RUNTIME_ENVIRONMENT, *, language: str = "PowerShell", version: str = "7.4"
+        self, name: str = RJ_RUNTIME_ENVIRONMENT, *, language: str = "PowerShell", version: str = "7.4",
+        default_packages: Mapping[str, str] | None = None,
     ) -> LiveRuntimeEnvironment:
         check_environment_name(name)
         with self._locked():
@@ -173,7 +177,9 @@ class LocalAccount:
             environments = self._environments(state)
             env = _lookup(environments, name)
             if env is None:
-                env = {"name": name, "language": language, "version": version, "packages": {}}
+                defaults = RJ_DEFAULT_PACKAGES if default_packages is None else default_packages
+                env = {"name": name, "language": language, "version": version, "packages": {},
+                       "default_packages": dict(defaults)}
                 state["runtime_environments"][name.lower()] = env
                 self._write_modules(state)
             elif (env["language"].lower(), env["version"]) != (language.lower(), version):
@@ -185,6 +191,7 @@ class LocalAccount:
         return LiveRuntimeEnvironment(
             name=env["name"], language=env["language"], version=env["version"],
             packages=tuple(_module(p) for _, p in sorted(env["packages"].items())),
+            default_packages=dict(env.get("default_packages") or {}),
         )
 
     def import_module(self, spec: ModuleImport) -> LiveModule:

@@ -114,7 +114,9 @@ def apply_plan(
         name = plan.environment["name"]
         started("runtime_environment", CREATE, name)
         try:
-            account.ensure_runtime_environment(name)
+            # a plan saved before default packages were planned: the policy's
+            defaults = plan.environment.get("default_packages", dict(plan.policy.default_packages))
+            account.ensure_runtime_environment(name, default_packages=defaults)
             record(Outcome("runtime_environment", CREATE, name, DONE, "created"))
         except RjsyncError as err:
             environment_failed = f"runtime environment {name} could not be created"

@@ -19,11 +19,13 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from rjsync.accounts.base import (
+    BUILTIN_RUNTIME_ENVIRONMENTS,
     STATE_EDIT,
     LiveRunbook,
     Snapshot,
     SnapshotScope,
     is_owned,
+    same_default_packages,
     trim_description,
 )
 from rjsync.accounts.receipts import RECEIPT_TAGS, Receipt
@@ -166,9 +168,13 @@ def plan_sync(pairing: Pairing, *, target: str, contents: Mapping[str, bytes | N
     module_changes, module_skips = _modules(desired, snapshot, policy)
     skipped.extend(module_skips)
     environment = None
-    if not policy.classic and snapshot.runtime_environment(policy.runtime) is None and (
-            desired or module_changes):
-        environment = {"name": policy.runtime, "action": CREATE, "language": "PowerShell", "version": "7.4"}
+    if not policy.classic:
+        live_env = snapshot.runtime_environment(policy.runtime)
+        if live_env is None and (desired or module_changes):
+            environment = {"name": policy.runtime, "action": CREATE, "language": "PowerShell", "version": "7.4",
+                           "default_packages": dict(policy.default_packages)}
+        elif live_env is not None:
+            diagnostics.extend(_default_packages_note(live_env, policy))
 
     order = {CREATE: 0, UPDATE: 0, REPLACE: 0, DELETE: 1}
     runbook_changes.sort(key=lambda c: (order[c.action], c.name.lower()))
@@ -183,6 +189,27 @@ def plan_sync(pairing: Pairing, *, target: str, contents: Mapping[str, bytes | N
         diagnostics=tuple(sorted(diagnostics, key=Diagnostic.sort_key)),
         fingerprints={"catalog": catalog_fingerprint(catalog), "snapshot": snapshot_fingerprint(snapshot)},
     )
+
+
+def _default_packages_note(live_env, policy: Policy) -> list[Diagnostic]:
+    """A warning when the existing environment's default packages are not the policy's (names
+    compared without regard to case); rjsync never changes them. The service's own
+    environments (PowerShell-7.2, ...) have theirs and are not compared."""
+    builtin = {name.lower() for name in BUILTIN_RUNTIME_ENVIRONMENTS}
+    want = dict(policy.default_packages)
+    if live_env.name.lower() in builtin or same_default_packages(live_env.default_packages, want):
+        return []
+    return [Diagnostic(
+        "warning", None, None,
+        f"runtime environment {live_env.name} has the default packages "
+        f"{describe_packages(live_env.default_packages)}, not {describe_packages(want)} as the policy "
+        "says; rjsync does not change an existing environment's default packages: change them in the "
+        "portal, or set policy.default_packages to what it has")]
+
+
+def describe_packages(packages: Mapping[str, str]) -> str:
+    """``{"Az": "12.3.0"}`` -> "Az 12.3.0"; none -> "none"."""
+    return ", ".join(f"{name} {version}" for name, version in packages.items()) or "none"
 
 
 def _excluded(policy: Policy, name: str, path: str | None) -> str | None:

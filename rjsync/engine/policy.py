@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rjsync.accounts.base import RJ_RUNTIME_ENVIRONMENT
+from rjsync.accounts.base import RJ_DEFAULT_PACKAGES, RJ_RUNTIME_ENVIRONMENT
 from rjsync.catalog.naming import DEFAULT_CONTEXTS, OWNED_PREFIX
 
 #: ``runtime`` value for classic Windows PowerShell 5.1 runbooks (runbook type ``PowerShell``,
@@ -16,6 +16,9 @@ from rjsync.catalog.naming import DEFAULT_CONTEXTS, OWNED_PREFIX
 CLASSIC = "classic"
 
 DEFAULT_MAX_DELETIONS = 10
+
+#: ``default_packages`` of a policy that names none: what the portal gives PowerShell 7.4.
+DEFAULT_PACKAGES: tuple[tuple[str, str], ...] = tuple(RJ_DEFAULT_PACKAGES.items())
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,9 @@ class Policy:
     - ``max_deletions``: more deletions than this are not applied without an explicit override.
     - ``modules``: import and upgrade the modules the runbooks require.
     - ``keep_drifted``: leave runbooks edited in the portal alone instead of overwriting them.
+    - ``default_packages``: (name, version) pairs a runtime environment rjsync creates gets as
+      its default packages (default: Az, as the portal gives one); an existing environment's
+      are compared (names without regard to case) and a difference reported, never changed.
     """
 
     prefix: str = OWNED_PREFIX
@@ -40,6 +46,7 @@ class Policy:
     max_deletions: int = DEFAULT_MAX_DELETIONS
     modules: bool = True
     keep_drifted: bool = False
+    default_packages: tuple[tuple[str, str], ...] = DEFAULT_PACKAGES
 
     @property
     def classic(self) -> bool:
@@ -59,6 +66,7 @@ class Policy:
             "max_deletions": self.max_deletions,
             "modules": self.modules,
             "keep_drifted": self.keep_drifted,
+            "default_packages": dict(self.default_packages),
         }
 
     @classmethod
@@ -71,4 +79,7 @@ class Policy:
             max_deletions=int(data["max_deletions"]),
             modules=bool(data["modules"]),
             keep_drifted=bool(data["keep_drifted"]),
+            # absent from plans saved before the setting existed: the default
+            default_packages=(DEFAULT_PACKAGES if data.get("default_packages") is None
+                              else tuple((str(k), str(v)) for k, v in data["default_packages"].items())),
         )

@@ -74,6 +74,16 @@ def _policy_line(doc: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _environment_detail(env: Mapping[str, Any]) -> str:
+    """"PowerShell 7.4, default packages Az 12.3.0" (plans saved before default packages were
+    planned: without them)."""
+    detail = f"{env['language']} {env['version']}"
+    if "default_packages" in env:
+        packages = ", ".join(f"{n} {v}" for n, v in (env["default_packages"] or {}).items()) or "none"
+        detail += f", default packages {packages}"
+    return detail
+
+
 def _module_versions(change: Mapping[str, Any]) -> str:
     before = (change.get("before") or {}).get("version")
     after = (change.get("after") or {}).get("version") or "newest"
@@ -97,7 +107,7 @@ def to_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
     env = doc.get("environment")
     if env:
         lines += ["Runtime environment:",
-                  "  " + style(f"+ {env['name']}", fg="green") + f"  create ({env['language']} {env['version']})", ""]
+                  "  " + style(f"+ {env['name']}", fg="green") + f"  create ({_environment_detail(env)})", ""]
     for kind, title in (("module", "Modules"), ("runbook", "Runbooks")):
         changes = [c for c in doc["changes"] if c["kind"] == kind]
         if not changes:
@@ -186,7 +196,7 @@ def _markdown(doc: Mapping[str, Any], max_rows: int | None) -> str:
         lines.append(f"| {title} | " + " | ".join(str(counts[a]) for a in ("create", "update", "replace", "delete")) + " |")
     if doc.get("environment"):
         env = doc["environment"]
-        lines.append(f"| Runtime environment | 1 ({env['name']}) | 0 | 0 | 0 |")
+        lines.append(f"| Runtime environment | 1 ({cell(env['name'] + ': ' + _environment_detail(env))}) | 0 | 0 | 0 |")
     lines.append("")
 
     warnings = [w for c in doc["changes"] for w in c.get("warnings", ())]

@@ -7,6 +7,7 @@ import pytest
 
 from fakes.accounts import receipt_without_stamp
 from rjsync.accounts import Account, ModuleImport, RunbookWrite
+from rjsync.accounts.base import same_default_packages
 from rjsync.errors import AccountError, OwnershipError
 
 SCRIPT = b"\xef\xbb\xbf<#\r\n.SYNOPSIS\r\n  Reset a password.\r\n#>\r\nparam([string] $UserName)\r\n"
@@ -211,6 +212,24 @@ def test_account_ensure_runtime_environment_creates_it_once(account):
     assert first == second
     assert (first.name, first.language, first.version) == ("RJ-PowerShell-7.4", "PowerShell", "7.4")
     assert [e.name for e in account.snapshot().runtime_environments].count("RJ-PowerShell-7.4") == 1
+
+
+def test_account_ensure_runtime_environment_gives_a_new_one_the_portals_default_packages(account):
+    created = account.ensure_runtime_environment()
+
+    assert same_default_packages(created.default_packages, {"Az": "12.3.0"})
+    listed = account.snapshot().runtime_environment("RJ-PowerShell-7.4")
+    assert same_default_packages(listed.default_packages, {"Az": "12.3.0"})
+
+
+def test_account_ensure_runtime_environment_with_other_default_packages_then_leaves_them_alone(account):
+    asked = {"Az": "11.6.0", "Azure CLI": "2.64.0"}
+    account.ensure_runtime_environment(default_packages=asked)
+
+    again = account.ensure_runtime_environment()  # exists: its default packages are not changed
+
+    assert same_default_packages(again.default_packages, asked)
+    assert same_default_packages(account.snapshot().runtime_environment("RJ-PowerShell-7.4").default_packages, asked)
 
 
 def test_account_ensure_runtime_environment_refuses_another_version_under_the_name(account):

@@ -3,6 +3,7 @@ faults, errors as sentences, module imports. The real SDK talks to the ARM emula
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 
@@ -12,7 +13,7 @@ from azure.core.exceptions import ClientAuthenticationError
 
 from fakes.accounts import ARM_ID, FAST, GROUP, NAME, SUBSCRIPTION, receipt_without_stamp
 from fakes.arm import StaticTokenCredential
-from rjsync.accounts import ModuleImport, RunbookWrite
+from rjsync.accounts import ModuleImport, RunbookWrite, open_account
 from rjsync.errors import AccountError
 
 RUNBOOK = "rjgit-user_security_reset-password"
@@ -392,6 +393,17 @@ def test_azure_account_ensure_runtime_environment_creates_powershell_74(azure_ac
     assert body["location"] == arm.account.location
 
 
+def test_azure_account_ensure_runtime_environment_sends_az_and_reads_the_names_lower_cased(azure_account, arm):
+    created = azure_account.ensure_runtime_environment()
+
+    body = json.loads(arm.server.requests("PUT", "/runtimeEnvironments/")[0].body)
+    assert body["properties"]["defaultPackages"] == {"Az": "12.3.0"}
+    assert arm.account.environments["rj-powershell-7.4"].default_packages == {"Az": "12.3.0"}
+    # the service answers the names in lower case (shared notes, "Runtime environments")
+    assert created.default_packages == {"az": "12.3.0"}
+    assert azure_account.snapshot().runtime_environment("RJ-PowerShell-7.4").default_packages == {"az": "12.3.0"}
+
+
 def test_azure_account_keeps_at_most_max_concurrent_requests_in_flight(open_azure, arm):
     from concurrent.futures import ThreadPoolExecutor
 
@@ -407,3 +419,23 @@ def test_azure_account_keeps_at_most_max_concurrent_requests_in_flight(open_azur
     arrived = sorted(r.time for r in arm.server.requests(path=r"/content$"))
     # two at a time: every third request arrived only after one of the first two finished
     assert all(arrived[i + 2] - arrived[i] >= 0.19 for i in range(len(arrived) - 2)), arrived
+
+
+def test_azure_account_import_from_a_mirror_never_shows_the_credentials_in_its_url(arm, gallery, credential):
+    mirror = gallery.serve_at("/repository/psgallery").replace("https://", "https://ci:tok3n@")
+    gallery.redirects = False  # a mirror that serves the package itself: the link is on the mirror
+    link = f"{mirror}/package/Az.Accounts/2.13.2"
+    arm.import_failures["az.accounts"] = (
+        f"Orchestrator.Shared.AsyncModuleImport.ModuleImportException: The module content could not be "
+        f"downloaded from '{link}': (401) Unauthorized.")
+    account = open_account(ARM_ID, arm_endpoint=arm.endpoint, credential=credential, gallery_url=mirror, settings=FAST)
+    try:
+        with pytest.raises(AccountError) as caught:
+            account.import_module(ModuleImport("Az.Accounts", "2.13.2"))
+    finally:
+        account.close()
+
+    assert json.loads(arm.server.requests("PUT", "/modules/")[0].body)["properties"]["contentLink"]["uri"] == link
+    assert "tok3n" not in str(caught.value)
+    assert str(caught.value).endswith(
+        f"downloaded from '{link.replace('ci:tok3n@', '***@')}': (401) Unauthorized.")

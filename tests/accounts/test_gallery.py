@@ -6,7 +6,13 @@ import socket
 
 import pytest
 
-from rjsync.accounts.gallery import Dependency, Gallery, GalleryError, parse_dependencies
+from rjsync.accounts.gallery import (
+    Dependency,
+    Gallery,
+    GalleryError,
+    check_gallery_url,
+    parse_dependencies,
+)
 
 
 @pytest.fixture
@@ -105,3 +111,37 @@ def test_gallery_unreachable_is_a_sentence(tls):
         client.package("Az.Accounts", "2.13.2")
 
     assert str(caught.value).startswith(f"Cannot reach the PowerShell Gallery at https://127.0.0.1:{port}/api/v2: ")
+
+
+@pytest.mark.parametrize("url", [
+    "http://nexus.example/repository/psgallery", "http://127.0.0.1:8080/api/v2", "https://mirror.example/api/v2?x=1",
+    "https://mirror.example/api/v2#top", "https:///api/v2", "ftp://mirror.example/api/v2", "mirror.example/api/v2",
+    "https://mirror.example:port/api/v2",
+])
+def test_check_gallery_url_refuses_what_is_not_an_https_url(url):
+    with pytest.raises(GalleryError, match="is not a gallery URL: give the https:// URL of the PowerShell Gallery"):
+        check_gallery_url(url)
+
+
+def test_check_gallery_url_keeps_a_mirrors_own_path():
+    assert check_gallery_url(" https://pkgs.dev.azure.com/org/_packaging/psgallery/nuget/v2/ ") == (
+        "https://pkgs.dev.azure.com/org/_packaging/psgallery/nuget/v2")
+
+
+def test_gallery_at_a_mirrors_path_never_shows_the_credentials_in_its_url(gallery, tls):
+    mirror = gallery.serve_at("/repository/psgallery")
+    client = Gallery(mirror.replace("https://", "https://ci:tok3n@"), connection_verify=str(tls.ca_path),
+                     retry_backoff_factor=0.001)
+    try:
+        storage = client.package("Az.Storage", "6.0.0")
+        assert (storage.id, storage.version) == ("Az.Storage", "6.0.0")
+        assert [d.id for d in storage.dependencies] == ["Az.Accounts"]
+        with pytest.raises(GalleryError) as caught:
+            client.package("Az.Nope", "1.0.0")
+    finally:
+        client.close()
+
+    shown = mirror.replace("https://", "https://***@")
+    assert str(caught.value) == (
+        f"Module 'Az.Nope' version 1.0.0 is not in the PowerShell Gallery ({shown}): check the module name and version.")
+    assert all(r.path.startswith("/repository/psgallery/") for r in gallery.server.requests("GET"))

@@ -35,10 +35,13 @@ def live(name: str, *, tags: dict | None = None, state: str = "Published", runbo
 
 
 def snapshot(*runbooks: LiveRunbook, packages: dict[str, str] | None = None, environment: bool = True,
-             modules: dict[str, str] | None = None) -> Snapshot:
+             modules: dict[str, str] | None = None, default_packages: dict[str, str] | None = None) -> Snapshot:
+    """The environment, when there is one, has the default packages rjsync gives a new one,
+    their names in lower case as Azure answers them (unless ``default_packages`` says)."""
     envs = ()
     if environment:
+        defaults = {"az": "12.3.0"} if default_packages is None else default_packages
         envs = (LiveRuntimeEnvironment("RJ-PowerShell-7.4", "PowerShell", "7.4", tuple(
-            LiveModule(n, v, "Succeeded") for n, v in sorted((packages or {}).items()))),)
+            LiveModule(n, v, "Succeeded") for n, v in sorted((packages or {}).items())), defaults),)
     return Snapshot(tuple(sorted(runbooks, key=lambda r: r.name.lower())),
                     tuple(LiveModule(n, v, "Succeeded") for n, v in sorted((modules or {}).items())), envs)

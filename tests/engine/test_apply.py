@@ -559,3 +559,15 @@ def test_apply_uploads_a_new_runbook_while_its_module_imports_and_publishes_it_o
     imported = max(r.time for r in requests if r.method == "GET" and r.path.endswith("/packages/RJ.Slow"))
     assert first("PUT", r"/runbooks/rjgit-org_general_use-slow/draft/content$") < imported
     assert first("POST", r"/runbooks/rjgit-org_general_use-slow/publish$") > imported
+
+
+def test_apply_gives_the_environment_of_a_plan_saved_before_default_packages_the_policys(local_account):
+    files = {"user/general/set-usage-location.ps1": script("Sets the usage location.")}
+    policy = Policy(default_packages=(("Az", "11.6.0"),))
+    _, plan = plan_against(local_account, catalog(files), policy, 4)
+    saved_before = dataclasses.replace(plan, environment={
+        k: v for k, v in plan.environment.items() if k != "default_packages"})
+
+    assert apply_plan(saved_before, local_account, files).ok
+
+    assert local_account.snapshot().runtime_environment("RJ-PowerShell-7.4").default_packages == {"Az": "11.6.0"}

@@ -37,7 +37,7 @@ def test_plan_creates_every_runbook_and_the_environment_in_an_empty_account():
 
     assert actions(p) == [("runbook", "create", "rjgit-org_general_list-guests"), ("runbook", "create", RESET_NAME)]
     assert p.environment == {"name": "RJ-PowerShell-7.4", "action": "create", "language": "PowerShell",
-                             "version": "7.4"}
+                             "version": "7.4", "default_packages": {"Az": "12.3.0"}}
     assert p.changes[1].after == {"path": RESET, "sha256": normalized_sha256(script()), "runbook_type": "PowerShell",
                                   "runtime_environment": "RJ-PowerShell-7.4", "description": "Does a thing.",
                                   "tags": {}}
@@ -353,3 +353,46 @@ def test_pair_sets_apart_excluded_runbooks_and_owned_orphans():
                                 ("rjgit-org_internal_tool", "excluded by the pattern 'rjgit-org_*'"))
     assert pairing.orphans == (orphan,)
     assert (pairing.catalog, pairing.policy) == (cat, policy)
+
+
+# -- the runtime environment's default packages ----------------------------------------------------
+
+
+def test_plan_environment_to_create_carries_the_policys_default_packages():
+    policy = Policy(default_packages=(("Az", "11.6.0"), ("Azure CLI", "2.64.0")))
+
+    p = plan(catalog({RESET: script()}), snapshot(environment=False), policy)
+
+    assert p.environment["default_packages"] == {"Az": "11.6.0", "Azure CLI": "2.64.0"}
+
+
+def test_plan_compares_default_packages_without_regard_to_the_case_of_their_names():
+    cat = catalog({RESET: script()})
+
+    p = plan(cat, snapshot(live(RESET_NAME, tags=receipt(script(), RESET)), default_packages={"az": "12.3.0"}))
+
+    assert not p.has_changes and p.environment is None
+    assert p.diagnostics == ()
+
+
+def test_plan_reports_an_existing_environment_whose_default_packages_differ_and_changes_nothing():
+    cat = catalog({RESET: script()})
+
+    p = plan(cat, snapshot(live(RESET_NAME, tags=receipt(script(), RESET)), default_packages={"az": "8.0.0"}))
+
+    assert not p.has_changes and p.environment is None
+    assert [(d.severity, d.message) for d in p.diagnostics] == [(
+        "warning",
+        "runtime environment RJ-PowerShell-7.4 has the default packages az 8.0.0, not Az 12.3.0 as the "
+        "policy says; rjsync does not change an existing environment's default packages: change them in "
+        "the portal, or set policy.default_packages to what it has")]
+
+
+def test_plan_leaves_the_default_packages_of_the_services_own_environments_alone():
+    cat = catalog({RESET: script()})
+    snap = dataclasses.replace(snapshot(), runtime_environments=(
+        LiveRuntimeEnvironment("PowerShell-7.2", "PowerShell", "7.2", (), {"az": "8.0.0"}),))
+
+    p = plan(cat, snap, Policy(runtime="PowerShell-7.2"))
+
+    assert p.diagnostics == ()

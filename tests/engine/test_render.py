@@ -122,3 +122,15 @@ def test_render_markdown_fits_exactly_when_small():
     assert "not shown here" not in full
     assert render.to_markdown(doc, limit=len(full)) == full
     assert len(render.to_markdown(doc, limit=len(full) - 1)) < len(full)
+
+
+def test_render_environment_to_create_shows_its_default_packages_briefly():
+    plan = plan_sync(pair(catalog({"user/general/a.ps1": script()}), snapshot(environment=False), Policy()),
+                     target="local:x")
+    doc = plan.to_json()
+
+    assert "  + RJ-PowerShell-7.4  create (PowerShell 7.4, default packages Az 12.3.0)\n" in render.to_text(doc)
+    assert ("| Runtime environment | 1 (RJ-PowerShell-7.4: PowerShell 7.4, default packages Az 12.3.0) "
+            "| 0 | 0 | 0 |") in render.to_markdown(doc)
+    del doc["environment"]["default_packages"]  # a plan saved before they were planned
+    assert "  + RJ-PowerShell-7.4  create (PowerShell 7.4)\n" in render.to_text(doc)

@@ -870,12 +870,15 @@ class ArmEmulator:
                 "location": account.location, "tags": {}, "properties": props}
 
     def _environment_json(self, account, env: FakeEnvironment) -> dict:
+        # Responses write the keys of defaultPackages in lower case ({"az": "12.3.0"} for a PUT
+        # of {"Az": "12.3.0"}): shared/azure-automation-api.md, "Runtime environments".
+        default_packages = {name.lower(): version for name, version in env.default_packages.items()}
         return {
             "id": f"{account.id}/runtimeEnvironments/{env.name}", "name": env.name,
             "type": "Microsoft.Automation/automationAccounts/runtimeEnvironments",
             "location": account.location, "tags": env.tags,
             "properties": {"runtime": {"language": env.language, "version": env.version},
-                           "defaultPackages": env.default_packages, "description": env.description},
+                           "defaultPackages": default_packages, "description": env.description},
         }
 
     def _page(self, request: Request, items: list) -> Response:

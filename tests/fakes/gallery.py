@@ -7,6 +7,9 @@
   with the package's address in blob storage (shared notes, "Content link"); with
   ``redirects = False`` it serves the package itself, as a mirror may.
 - ``GET /packages/x.y.nupkg``: the package (a few placeholder bytes).
+- ``serve_at(path)`` moves the API from ``/api/v2`` to another path, as a mirror serves it
+  (Azure Artifacts, Nexus, ProGet expose the same v2 API under their own paths: shared notes,
+  "Modules and the PowerShell Gallery"); ``reset`` moves it back.
 
 ``m:properties`` carry ``d:Id``, ``d:Version``, ``d:Dependencies`` (``Id:Range:Framework``
 joined by ``|``) and ``d:IsPrerelease``, as the real gallery sends them. The ARM emulator asks
@@ -68,10 +71,16 @@ class FakeGallery:
         self.page_size = page_size
         self.packages: dict[tuple[str, str], FakePackage] = {}
         self.server = LoopbackServer(tls, self.handle)
-        self.base_url = f"{self.server.url}/api/v2"
         self.reset()
 
+    def serve_at(self, path: str) -> str:
+        """Serve the v2 API under ``path`` (e.g. ``/repository/psgallery``); its base URL."""
+        self.base_path = "/" + path.strip("/")
+        self.base_url = f"{self.server.url}{self.base_path}"
+        return self.base_url
+
     def reset(self) -> None:
+        self.serve_at("/api/v2")
         self.packages.clear()
         self.redirects = True
         for pkg in DEFAULT_PACKAGES:
@@ -111,13 +120,16 @@ class FakeGallery:
         path = unquote(request.path)
         if request.method != "GET":
             return Response(405)
-        m = re.fullmatch(r"/api/v2/Packages\(Id='(.*)',Version='(.*)'\)", path, re.IGNORECASE)
+        if not path.lower().startswith(self.base_path.lower() + "/"):
+            return Response(404)
+        path = path[len(self.base_path):]
+        m = re.fullmatch(r"/Packages\(Id='(.*)',Version='(.*)'\)", path, re.IGNORECASE)
         if m:
             pkg = self.find(m.group(1).replace("''", "'"), m.group(2).replace("''", "'"))
             if pkg is None:
                 return Response(404, b"<error>not found</error>", {"Content-Type": "application/xml"})
             return self._atom(_entry(pkg, self.base_url, root=True))
-        if re.fullmatch(r"/api/v2/FindPackagesById\(\)", path, re.IGNORECASE):
+        if re.fullmatch(r"/FindPackagesById\(\)", path, re.IGNORECASE):
             wanted = request.query.get("id", "").strip("'").replace("''", "'").lower()
             found = sorted((p for p in self.packages.values() if p.id.lower() == wanted), key=lambda p: p.version)
             skip = int(request.query.get("$skip", "0"))
@@ -131,7 +143,7 @@ class FakeGallery:
                 f'<feed xmlns="http://www.w3.org/2005/Atom" xmlns:d="{_D}" xmlns:m="{_M}">'
                 f"<title type=\"text\">FindPackagesById</title>{entries}{link}</feed>"
             )
-        m = re.fullmatch(r"/api/v2/package/([^/]+)/([^/]+)", path, re.IGNORECASE)
+        m = re.fullmatch(r"/package/([^/]+)/([^/]+)", path, re.IGNORECASE)
         if m:
             pkg = self.find(m.group(1), m.group(2))
             if pkg is None:
