@@ -133,8 +133,12 @@ def _source_options(f):
         click.option("--keep-drifted", is_flag=True, default=None,
                      help="Leave runbooks edited in the portal alone instead of overwriting them."),
         click.option("--auth", type=click.Choice(AUTH_KINDS, case_sensitive=False), default=None,
-                     help="Azure identity for an ARM id target.  [default: default]"),
-        click.option("--client-id", metavar="ID", default=None, help="Client id of a user-assigned managed identity."),
+                     help="Azure identity for an ARM id target; github-oidc signs in from a GitHub Actions "
+                          "job (permissions: id-token: write) with a new GitHub ID token for every Azure "
+                          "token, so a long sync keeps its sign-in.  [default: default]"),
+        click.option("--client-id", metavar="ID", default=None,
+                     help="Client id of a user-assigned managed identity, or of the identity --auth "
+                          "github-oidc signs in as (instead of AZURE_CLIENT_ID)."),
         click.option("--cloud", type=click.Choice(sorted(CLOUDS), case_sensitive=False), default=None,
                      help="Azure cloud.  [default: public]"),
         click.option("--arm-endpoint", metavar="URL", default=None, help="Resource Manager endpoint (overrides --cloud)."),

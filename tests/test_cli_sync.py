@@ -481,6 +481,27 @@ def test_plan_in_us_government_with_classic_runbooks_plans(src, arm, signed_in):
     assert signed_in.scopes[0] == ("https://management.core.usgovcloudapi.net/.default",)
 
 @pytest.mark.parametrize("command", ["plan", "apply"])
+def test_plan_auth_github_oidc_outside_a_job_with_id_token_write_fails_in_one_line(src, command, monkeypatch):
+    write_source(src, jobs(0))
+    monkeypatch.setenv("AZURE_TENANT_ID", "tenant")
+    monkeypatch.setenv("AZURE_CLIENT_ID", "client")
+    for name in ("ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    target = ("/subscriptions/6d3f1c2a-1b2c-4d5e-8f90-123456789abc/resourceGroups/rg/providers/"
+              "Microsoft.Automation/automationAccounts/aa-test")
+
+    result = invoke(command, "--source", src, "--target", target, "--auth", "github-oidc", *ONE_SHOT[command])
+
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    assert result.stderr == (
+        "Error: --auth github-oidc asks GitHub Actions for ID tokens through ACTIONS_ID_TOKEN_REQUEST_URL and "
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN, which GitHub sets only in a job of a workflow with "
+        "`permissions: id-token: write`; missing: ACTIONS_ID_TOKEN_REQUEST_URL and "
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN.\n")
+
+
+@pytest.mark.parametrize("command", ["plan", "apply"])
 def test_plan_with_a_missing_source_folder_fails_in_one_line(tmp_path, account, command):
     missing = tmp_path / "no-such-folder"
     result = invoke(command, "--source", missing, "--target", target(account), *ONE_SHOT[command])

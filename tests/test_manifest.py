@@ -239,7 +239,7 @@ def test_manifest_bad_auth_kind(write):
     path = write(MINIMAL + "azure:\n  auth: managed-identiy\n")
     assert error(path) == (
         f"{path}:5: azure.auth: unknown value 'managed-identiy' (choose one of default, "
-        "managed-identity, workload-identity, cli, client-secret, certificate); "
+        "managed-identity, workload-identity, cli, client-secret, certificate, github-oidc); "
         "did you mean 'managed-identity'?"
     )
 

@@ -99,11 +99,12 @@ def test_workflows_sync_signs_in_with_openid_connect_and_stores_no_secret():
 
     assert "secrets." not in text
     assert doc["permissions"] == {"id-token": "write", "contents": "read"}
-    (login,) = steps_using(doc, "azure/login@")
-    assert login["uses"] == "azure/login@v2"
-    assert login["with"] == {"client-id": "${{ vars.AZURE_CLIENT_ID }}", "tenant-id": "${{ vars.AZURE_TENANT_ID }}",
-                             "subscription-id": "${{ vars.AZURE_SUBSCRIPTION_ID }}"}
-    assert not any("secret" in key.lower() or "creds" in key.lower() for key in login["with"])
+    # rjsync --auth github-oidc asks GitHub for ID tokens itself, renewing them as a long sync needs
+    assert steps_using(doc, "azure/login@") == []
+    assert doc["jobs"]["sync"]["env"] == {"AZURE_CLIENT_ID": "${{ vars.AZURE_CLIENT_ID }}",
+                                          "AZURE_TENANT_ID": "${{ vars.AZURE_TENANT_ID }}"}
+    (action,) = steps_using(doc, "./.github/actions/rjsync")
+    assert action["with"]["auth"] == "github-oidc"
 
 
 def test_workflows_sync_runs_on_a_schedule_and_by_hand_with_one_concurrency_group_per_manifest():
@@ -118,7 +119,6 @@ def test_workflows_sync_runs_on_a_schedule_and_by_hand_with_one_concurrency_grou
     (action,) = steps_using(doc, "./.github/actions/rjsync")
     assert action["with"]["command"] == "${{ inputs.dry-run && 'plan' || 'apply' }}"
     assert action["with"]["manifest"] == "${{ matrix.manifest }}"
-    assert action["with"]["auth"] == "cli"
 
 
 def test_workflows_plan_is_read_only_on_azure_and_comments_once():
@@ -128,9 +128,10 @@ def test_workflows_plan_is_read_only_on_azure_and_comments_once():
     assert "secrets." not in text
     assert doc["permissions"] == {"contents": "read", "pull-requests": "write", "id-token": "write"}
     assert doc["on"]["pull_request"]["paths"] == ["runbooks/**", "manifests/**"]
-    (login,) = steps_using(doc, "azure/login@")
-    assert login["with"]["client-id"] == "${{ vars.AZURE_PLAN_CLIENT_ID }}"  # the Reader identity
+    assert steps_using(doc, "azure/login@") == []
+    assert doc["jobs"]["plan"]["env"]["AZURE_CLIENT_ID"] == "${{ vars.AZURE_PLAN_CLIENT_ID }}"  # the Reader identity
     (action,) = steps_using(doc, "./.github/actions/rjsync")
+    assert action["with"]["auth"] == "github-oidc"
     assert action["with"]["command"] == "plan"
     assert action["with"]["comment"] is True
     assert action["with"]["manifest"] == "${{ steps.affected.outputs.list }}"
@@ -213,7 +214,7 @@ def action_env(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "RJSYNC_"))}
     env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", RUNNER_TEMP=str(tmp_path / "tmp"),
                GITHUB_OUTPUT=str(tmp_path / "output"), GITHUB_STEP_SUMMARY=str(tmp_path / "summary"),
-               RJSYNC_MANIFEST="manifests/one.yaml manifests/two.yaml", RJSYNC_AUTH="cli", NO_COLOR="1")  # as the workflows pass it
+               RJSYNC_MANIFEST="manifests/one.yaml manifests/two.yaml", RJSYNC_AUTH="github-oidc", NO_COLOR="1")  # as the workflows pass it
     (tmp_path / "tmp").mkdir()
     return env
 

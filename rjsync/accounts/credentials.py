@@ -18,7 +18,15 @@ client-secret          ClientSecretCredential               AZURE_TENANT_ID, AZU
 certificate            CertificateCredential                AZURE_TENANT_ID, AZURE_CLIENT_ID,
                                                             AZURE_CLIENT_CERTIFICATE_PATH
                                                             (AZURE_CLIENT_CERTIFICATE_PASSWORD)
+github-oidc            GitHubActionsCredential              AZURE_TENANT_ID, AZURE_CLIENT_ID, and
+                       (``accounts/github_oidc.py``)        a job with ``id-token: write``
 =====================  ===================================  ======================================
+
+``github-oidc`` signs in from a GitHub Actions job through a federated credential, like
+``azure/login`` with OpenID Connect, but asks GitHub for a fresh ID token each time it needs an
+Azure token. GitHub's ID tokens expire after minutes, so a sign-in that keeps the first one (the
+Azure CLI's after ``azure/login``: Azure/azure-cli#28708, "AADSTS700024: Client assertion is not
+within its valid time range") cannot renew its Azure token during a long sync.
 """
 
 from __future__ import annotations
@@ -29,7 +37,8 @@ from dataclasses import dataclass
 
 from rjsync.errors import AccountError
 
-AUTH_KINDS = ("default", "managed-identity", "workload-identity", "cli", "client-secret", "certificate")
+AUTH_KINDS = ("default", "managed-identity", "workload-identity", "cli", "client-secret", "certificate",
+              "github-oidc")
 
 
 @dataclass(frozen=True)
@@ -131,6 +140,14 @@ def make_credential(auth: str = "default", *, client_id: str | None = None, clou
                 v["AZURE_TENANT_ID"], v["AZURE_CLIENT_ID"],
                 certificate_path=v["AZURE_CLIENT_CERTIFICATE_PATH"],
                 password=env.get("AZURE_CLIENT_CERTIFICATE_PASSWORD") or None,
+                authority=authority,
+            )
+        if kind == "github-oidc":
+            from rjsync.accounts.github_oidc import GitHubActionsCredential, GitHubIdToken
+
+            v = need("AZURE_TENANT_ID", "AZURE_CLIENT_ID")
+            return GitHubActionsCredential(
+                v["AZURE_TENANT_ID"], v["AZURE_CLIENT_ID"], GitHubIdToken.from_environment(cloud.name),
                 authority=authority,
             )
     except (ValueError, OSError) as err:

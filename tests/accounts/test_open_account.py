@@ -154,7 +154,7 @@ def test_make_credential_certificate_reads_the_certificate(monkeypatch, tmp_path
      "--auth certificate needs the environment variables AZURE_TENANT_ID, AZURE_CLIENT_ID and "
      "AZURE_CLIENT_CERTIFICATE_PATH; missing: AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_CERTIFICATE_PATH."),
     ("password", {}, "Unknown --auth 'password': choose one of default, managed-identity, workload-identity, cli, "
-                     "client-secret, certificate."),
+                     "client-secret, certificate, github-oidc."),
 ])
 def test_make_credential_names_what_is_missing(monkeypatch, auth, present, message):
     for name, value in present.items():
