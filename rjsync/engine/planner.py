@@ -262,6 +262,21 @@ def _drift_reason(live: LiveRunbook, receipt: Receipt, contents: Mapping[str, by
     return None
 
 
+#: The system runtime environment a classic runbook of each type is linked to: the service may
+#: name it for a runbook of classic type (shared notes, "Runtime environments"; unverified), and
+#: that runbook is classic all the same.
+_CLASSIC_ENVIRONMENTS = {"powershell": "powershell-5.1"}
+
+
+def _environment_of(live: LiveRunbook) -> str | None:
+    """The runtime environment ``live`` runs in, None for a classic runbook (also when the
+    service names the system environment of its classic type)."""
+    env = live.runtime_environment
+    if env and _CLASSIC_ENVIRONMENTS.get(live.runbook_type.lower()) == env.lower():
+        return None
+    return env
+
+
 def _update(runbook: Runbook, live: LiveRunbook, receipt: Receipt, policy: Policy,
             contents: Mapping[str, bytes | None], drifted: str | None) -> Change | None:
     after = _after(runbook, policy, live)
@@ -288,9 +303,9 @@ def _update(runbook: Runbook, live: LiveRunbook, receipt: Receipt, policy: Polic
     if content_differs:
         aspects.append("content")
         reasons.append("content changed")
-    if (live.runtime_environment or "").lower() != (policy.runtime_environment or "").lower():
+    if (_environment_of(live) or "").lower() != (policy.runtime_environment or "").lower():
         aspects.append("runtime")
-        reasons.append(f"runtime {live.runtime_environment or 'classic'} -> "
+        reasons.append(f"runtime {_environment_of(live) or 'classic'} -> "
                        f"{policy.runtime_environment or 'classic'}")
     if live.description != after["description"]:
         aspects.append("metadata")

@@ -571,3 +571,15 @@ def test_apply_gives_the_environment_of_a_plan_saved_before_default_packages_the
     assert apply_plan(saved_before, local_account, files).ok
 
     assert local_account.snapshot().runtime_environment("RJ-PowerShell-7.4").default_packages == {"Az": "11.6.0"}
+
+
+def test_apply_classic_runbooks_converge_when_azure_names_their_system_environment(arm, azure_account):
+    arm.name_classic_environment = True
+    classic = Policy(runtime="classic", modules=False)
+    files = {"org/general/list-guests.ps1": script("Lists guests.")}
+
+    _, report = sync(azure_account, files, classic)
+
+    assert report.ok, report.outcomes
+    assert arm.account.runbook("rjgit-org_general_list-guests").runtime_environment is None
+    assert not replan(azure_account, files, classic).has_changes

@@ -396,3 +396,15 @@ def test_plan_leaves_the_default_packages_of_the_services_own_environments_alone
     p = plan(cat, snap, Policy(runtime="PowerShell-7.2"))
 
     assert p.diagnostics == ()
+
+
+def test_plan_classic_runbook_named_with_its_system_environment_is_classic():
+    """The service may name the system environment a classic runbook is linked to (shared notes,
+    "Runtime environments"): under a classic policy that runbook is in sync, not an update."""
+    data = script()
+    classic = Policy(runtime="classic")
+    snap = snapshot(dataclasses.replace(live(RESET_NAME, tags=receipt(data, RESET)), runtime_environment="PowerShell-5.1"))
+
+    assert not plan(catalog({RESET: data}), snap, classic).has_changes
+    moved = plan(catalog({RESET: data}), snap)  # into RJ-PowerShell-7.4: still an update
+    assert [c.reason for c in moved.changes] == ["runtime classic -> RJ-PowerShell-7.4"]

@@ -258,6 +258,10 @@ class ArmEmulator:
             #: (2024-10-23 example listRunbooksByAutomationAccount.json; Azure/azure-powershell#752,
             #: #17086). True answers whole objects, the old shape, for a test that needs it.
             self.full_list_items = False
+            #: Name the system environment a classic runbook is linked to (PowerShell-5.1 for type
+            #: PowerShell) where it has none: "a GET may name one of them for a runbook of classic
+            #: type" (shared notes, "Runtime environments"; unverified, so opt-in).
+            self.name_classic_environment = False
             self.lro_polls = 1
             self.lro_retry_after: str | None = None  # e.g. "1"; sent on 202s
             self.lro_retry_after_ms: str | None = None
@@ -804,7 +808,8 @@ class ArmEmulator:
             "etag": f'"{rb.modified}"',
             "properties": {
                 "runbookType": rb.runbook_type,
-                "runtimeEnvironment": rb.runtime_environment,
+                "runtimeEnvironment": rb.runtime_environment or (
+                    "PowerShell-5.1" if self.name_classic_environment and rb.runbook_type == "PowerShell" else None),
                 "state": rb.state,
                 "provisioningState": "Succeeded",
                 "description": rb.description,
