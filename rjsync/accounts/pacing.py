@@ -19,6 +19,7 @@ a retried request is paced like a new one and a wait between retries or polls ho
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import time
@@ -231,9 +232,9 @@ class ImportPacer:
 
 def import_slot(pacer: ImportPacer, module: str, target: str = "") -> list[float]:
     """A slot of ``pacer`` for importing ``module``, saying so when it has to wait for one."""
-    return pacer.acquire(lambda seconds: log.info(
-        "%s waits %.0f s to be imported: the service starts at most %d module imports per %g s",
-        module, seconds, pacer.limit, pacer.window, extra={"target": target}))
+    return pacer.acquire(lambda seconds: log.info(  # whole seconds, rounded up: a wait is never "0 s"
+        "%s waits %d s to be imported: the service starts at most %d module imports per %g s",
+        module, math.ceil(seconds), pacer.limit, pacer.window, extra={"target": target}))
 
 
 class ImportPacing(HTTPPolicy):
