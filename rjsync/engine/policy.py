@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rjsync.accounts.base import RJ_DEFAULT_PACKAGES, RJ_RUNTIME_ENVIRONMENT
-from rjsync.catalog.naming import DEFAULT_CONTEXTS, OWNED_PREFIX
+from rjsync.catalog.naming import DEFAULT_CONTEXTS, OWNED_PREFIX, check_prefix
 
 #: ``runtime`` value for classic Windows PowerShell 5.1 runbooks (runbook type ``PowerShell``,
 #: no runtime environment, modules imported into the account).
@@ -47,6 +47,9 @@ class Policy:
     modules: bool = True
     keep_drifted: bool = False
     default_packages: tuple[tuple[str, str], ...] = DEFAULT_PACKAGES
+
+    def __post_init__(self) -> None:
+        check_prefix(self.prefix)  # however the policy was made: flag, manifest, saved plan, service
 
     @property
     def classic(self) -> bool:

@@ -46,6 +46,8 @@ def load_plan(path: str) -> Plan:
         return Plan.from_json(doc)
     except (KeyError, TypeError, ValueError) as err:
         raise PlanError(f"{path} is not a valid rjsync plan ({type(err).__name__}: {err}).") from None
+    except RjsyncError as err:  # a policy no sync may have, e.g. an empty prefix
+        raise PlanError(f"{path} is not a valid rjsync plan: {err.message}") from None
 
 
 def check_source_fresh(plan: Plan, catalog: Catalog, path: str) -> None:
