@@ -74,6 +74,14 @@ class Policy:
 
     @classmethod
     def from_json(cls, data: dict) -> Policy:
+        """The policy of a plan document; TypeError when a value has the wrong type."""
+        names = ("contexts", "exclude")
+        if (not all(isinstance(data[k], list) and all(isinstance(v, str) for v in data[k]) for k in names)
+                or not isinstance(data["runtime"], str) or isinstance(data["max_deletions"], bool)
+                or not isinstance(data["max_deletions"], int) or data["max_deletions"] < 0
+                or not all(isinstance(data[k], bool) for k in ("modules", "keep_drifted"))
+                or not isinstance(data.get("default_packages") or {}, dict)):
+            raise TypeError("policy values of the wrong type")
         return cls(
             prefix=data["prefix"],
             contexts=tuple(data["contexts"]),
