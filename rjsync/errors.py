@@ -33,6 +33,10 @@ class OwnershipError(RjsyncError):
     """A write was attempted on a runbook that rjsync does not own."""
 
 
+class PrefixError(OwnershipError):
+    """An owned prefix that would let rjsync own more than its own runbooks (empty, too short, a wildcard)."""
+
+
 class AccountError(RjsyncError):
     """The automation account cannot be read or written."""
 

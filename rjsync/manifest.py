@@ -41,8 +41,9 @@ from rjsync.accounts.base import check_environment_name
 from rjsync.accounts.credentials import AUTH_KINDS, CLOUDS
 from rjsync.accounts.gallery import check_gallery_url
 from rjsync.accounts.targets import ARM_ID_FORM, LocalTarget, TargetError, parse_target
+from rjsync.catalog.naming import MIN_PREFIX_LENGTH, OWNED_PREFIX, check_prefix
 from rjsync.engine.policy import CLASSIC, Policy
-from rjsync.errors import AccountError, ManifestError, SourceError
+from rjsync.errors import AccountError, ManifestError, PrefixError, SourceError
 from rjsync.settings import DEFAULT_CONCURRENCY, AzureOptions, SourceSpec, SyncSettings
 from rjsync.source import check_ref, check_url
 
@@ -267,6 +268,17 @@ def _text(pattern: re.Pattern | None = None, rule: str = "") -> Checker:
     return check
 
 
+def _prefix(reader: _Reader, node: yaml.Node, key: str) -> str:
+    """An owned prefix: letters, digits, '_' and '-', and what ``check_prefix`` asks of any prefix."""
+    value = _text(_PREFIX, "use letters, digits, '_' and '-', starting with a letter")(reader, node, key)
+    try:
+        return check_prefix(value)
+    except PrefixError:
+        raise reader.fail(node, key, f"{value!r} is not allowed: give at least {MIN_PREFIX_LENGTH} characters "
+                                     f"ending in '-' or '_' (like '{OWNED_PREFIX}'), so that no customer "
+                                     "runbook counts as owned") from None
+
+
 def _whole(minimum: int, maximum: int | None = None) -> Checker:
     expected = (f"a whole number >= {minimum}" if maximum is None
                 else f"a whole number from {minimum} to {maximum}")
@@ -459,7 +471,7 @@ def _did_you_mean(word: str, options) -> str:
 _SOURCE: dict[str, Checker] = {"url": _url, "path": _path, "ref": _ref}
 
 _POLICY: dict[str, Checker] = {
-    "prefix": _text(_PREFIX, "use letters, digits, '_' and '-', starting with a letter"),
+    "prefix": _prefix,
     "contexts": _names(_context, empty_ok=False),
     "exclude": _names(_text(), empty_ok=True),
     "runtime": _runtime,

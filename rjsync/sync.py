@@ -34,7 +34,7 @@ from rjsync.engine.apply import DONE, FAILED, SKIPPED, ApplyReport, Outcome, app
 from rjsync.engine.plan import Plan
 from rjsync.engine.planner import pair, plan_sync, snapshot_scope
 from rjsync.engine.policy import Policy
-from rjsync.engine.saved import check_account_fresh, check_source_fresh, load_plan
+from rjsync.engine.saved import check_account_fresh, check_same_plan, check_source_fresh, load_plan
 from rjsync.settings import AzureOptions, SourceSpec, SyncSettings, gallery_url, writes_at_once
 from rjsync.source import Checkout, open_source
 
@@ -138,7 +138,9 @@ def catalog_errors(plan: Plan) -> str:
 
 def prepare_saved(path: str, *, azure: AzureOptions, concurrency: int,
                   opener: AccountOpener = default_opener) -> Prepared:
-    """Re-read source and account for a saved plan and refuse it when either changed since."""
+    """Re-read source and account for a saved plan, refuse it when either changed since, plan
+    again with its policy and refuse it unless the fresh plan is the same (``check_same_plan``):
+    the fresh plan is what gets applied, so an edited plan file can only be refused."""
     plan = load_plan(path)
     source = plan.source
     ref = source.get("commit") if source.get("kind") == "git" else None
@@ -151,8 +153,12 @@ def prepare_saved(path: str, *, azure: AzureOptions, concurrency: int,
         account = on_failure.enter_context(contextlib.closing(opener(settings)))
         snapshot = account.snapshot(snapshot_scope(plan.policy))
         check_account_fresh(plan, snapshot, path)
+        pairing = pair(catalog, snapshot, plan.policy)
+        contents = read_contents(account, pairing.content_needed(), concurrency)
+        fresh = plan_sync(pairing, target=account.target, contents=contents)
+        check_same_plan(plan, fresh, path)
         on_failure.pop_all()  # fresh: the Prepared owns the account now
-    return Prepared(settings, checkout, catalog, account, snapshot, plan)
+    return Prepared(settings, checkout, catalog, account, snapshot, fresh)
 
 
 # -- apply -----------------------------------------------------------------------------------------

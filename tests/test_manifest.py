@@ -135,7 +135,7 @@ def test_manifest_empty_sections_keep_the_defaults(write):
 
 
 def test_manifest_unknown_key_suggests_the_closest(write):
-    path = write(MINIMAL + "polcy:\n  prefix: x-\n")
+    path = write(MINIMAL + "polcy:\n  prefix: xy-\n")
     assert error(path) == (
         f"{path}:4: unknown key 'polcy' (known keys: source, target, policy, azure, concurrency); "
         "did you mean 'policy'?"
@@ -143,7 +143,7 @@ def test_manifest_unknown_key_suggests_the_closest(write):
 
 
 def test_manifest_unknown_key_without_a_close_one(write):
-    path = write(MINIMAL + "policy:\n  prefix: x-\n  color: blue\n")
+    path = write(MINIMAL + "policy:\n  prefix: xy-\n  color: blue\n")
     assert error(path) == (
         f"{path}:6: policy: unknown key 'color' (known keys: prefix, contexts, exclude, runtime, "
         "max_deletions, modules, keep_drifted, default_packages)."
@@ -151,7 +151,7 @@ def test_manifest_unknown_key_without_a_close_one(write):
 
 
 def test_manifest_wrong_type_names_line_and_key(write):
-    path = write(MINIMAL + "policy:\n  prefix: x-\n  max_deletions: ten\n")
+    path = write(MINIMAL + "policy:\n  prefix: xy-\n  max_deletions: ten\n")
     assert error(path) == (
         f"{path}:6: policy.max_deletions: expected a whole number >= 0, got 'ten'.")
 
@@ -202,7 +202,7 @@ def test_manifest_neither_url_nor_path(write):
 
 
 def test_manifest_duplicate_key(write):
-    path = write(MINIMAL + "policy:\n  prefix: a-\n  modules: true\n  prefix: b-\n")
+    path = write(MINIMAL + "policy:\n  prefix: ab-\n  modules: true\n  prefix: bc-\n")
     assert error(path) == f"{path}:7: policy: duplicate key 'prefix' (first given on line 5)."
 
 

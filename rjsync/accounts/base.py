@@ -20,7 +20,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Callable, Mapping, Protocol, runtime_checkable
 
-from rjsync.catalog.naming import OWNED_PREFIX
+from rjsync.catalog.naming import OWNED_PREFIX, check_prefix
 from rjsync.errors import AccountError, OwnershipError
 from rjsync.versions import version_key, version_known  # noqa: F401  (re-exported for the adapters)
 
@@ -237,7 +237,9 @@ def is_owned(name: str, prefix: str = OWNED_PREFIX) -> bool:
 
 
 def check_owned(name: str, prefix: str, verb: str) -> None:
-    """Raise ``OwnershipError`` unless ``name`` carries the owned prefix (case-insensitive)."""
+    """Raise ``OwnershipError`` unless ``name`` carries the owned prefix (case-insensitive), and
+    ``PrefixError`` when the prefix itself is not a valid one (an empty prefix owns everything)."""
+    check_prefix(prefix)
     if not is_owned(name, prefix):
         raise OwnershipError(
             f"Refusing to {verb} runbook '{name}': rjsync only {verb}s runbooks whose name starts "

@@ -10,15 +10,34 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from rjsync.errors import PrefixError
+
 #: Runbooks whose name starts with this prefix (case-insensitive) belong to rjsync: the catalog
 #: names every runbook with it, and an account lets rjsync write only those.
 OWNED_PREFIX = "rjgit-"
+#: Characters an owned prefix never holds: whitespace and the wildcards of glob patterns.
+_PREFIX_BAD = re.compile(r"[\s*?\[\]]")
+MIN_PREFIX_LENGTH = 3
 DEFAULT_CONTEXTS = ("device", "group", "org", "user")
 MAX_NAME_LENGTH = 63
 SCHEDULED_SUFFIX = "_scheduled"
 
 _VALID_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def check_prefix(prefix: object) -> str:
+    """``prefix`` when it can be an owned prefix, else ``PrefixError``: at least 3 characters,
+    no whitespace or wildcard, ending in '-' or '_', so that it never makes a customer's
+    runbook (``Payroll``) look owned. Every way a prefix comes in (flag, manifest, saved plan,
+    service, account) passes here."""
+    if (not isinstance(prefix, str) or len(prefix) < MIN_PREFIX_LENGTH or _PREFIX_BAD.search(prefix)
+            or not prefix.endswith(("-", "_"))):
+        raise PrefixError(
+            f"The owned prefix {prefix!r} is not allowed: give at least {MIN_PREFIX_LENGTH} characters without "
+            f"spaces or wildcards, ending in '-' or '_' (like '{OWNED_PREFIX}'), so that no customer runbook "
+            "counts as owned.")
+    return prefix
 
 
 @dataclass(frozen=True)

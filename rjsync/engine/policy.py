@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rjsync.accounts.base import RJ_DEFAULT_PACKAGES, RJ_RUNTIME_ENVIRONMENT
-from rjsync.catalog.naming import DEFAULT_CONTEXTS, OWNED_PREFIX
+from rjsync.catalog.naming import DEFAULT_CONTEXTS, OWNED_PREFIX, check_prefix
 
 #: ``runtime`` value for classic Windows PowerShell 5.1 runbooks (runbook type ``PowerShell``,
 #: no runtime environment, modules imported into the account).
@@ -48,6 +48,9 @@ class Policy:
     keep_drifted: bool = False
     default_packages: tuple[tuple[str, str], ...] = DEFAULT_PACKAGES
 
+    def __post_init__(self) -> None:
+        check_prefix(self.prefix)  # however the policy was made: flag, manifest, saved plan, service
+
     @property
     def classic(self) -> bool:
         return self.runtime.lower() == CLASSIC
@@ -71,6 +74,14 @@ class Policy:
 
     @classmethod
     def from_json(cls, data: dict) -> Policy:
+        """The policy of a plan document; TypeError when a value has the wrong type."""
+        names = ("contexts", "exclude")
+        if (not all(isinstance(data[k], list) and all(isinstance(v, str) for v in data[k]) for k in names)
+                or not isinstance(data["runtime"], str) or isinstance(data["max_deletions"], bool)
+                or not isinstance(data["max_deletions"], int) or data["max_deletions"] < 0
+                or not all(isinstance(data[k], bool) for k in ("modules", "keep_drifted"))
+                or not isinstance(data.get("default_packages") or {}, dict)):
+            raise TypeError("policy values of the wrong type")
         return cls(
             prefix=data["prefix"],
             contexts=tuple(data["contexts"]),

@@ -43,9 +43,34 @@ def load_plan(path: str) -> Plan:
         raise PlanError(f"{path} is a plan of format version {doc['format_version']}; this rjsync applies "
                         f"version {FORMAT_VERSION}. Plan again with this version.")
     try:
-        return Plan.from_json(doc)
-    except (KeyError, TypeError, ValueError) as err:
+        plan = Plan.from_json(doc)
+        _check_types(plan)
+        plan.to_json()  # every part of it can be shown and compared
+        return plan
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise PlanError(f"{path} is not a valid rjsync plan ({type(err).__name__}: {err}).") from None
+    except RjsyncError as err:  # a policy no sync may have, e.g. an empty prefix
+        raise PlanError(f"{path} is not a valid rjsync plan: {err.message}") from None
+
+
+def _check_types(plan: Plan) -> None:
+    """TypeError unless the parts a saved plan is applied by have their types."""
+    source = plan.source
+    if not isinstance(source, dict) or not isinstance(source.get("location"), str):
+        raise TypeError("source must be a mapping with a location")
+    if not all(isinstance(source.get(k), (str, type(None))) for k in ("kind", "ref", "commit")):
+        raise TypeError("source kind, ref and commit must be text")
+    if not isinstance(plan.target, str):
+        raise TypeError("target must be text")
+    if not isinstance(plan.fingerprints, dict):
+        raise TypeError("fingerprints must be a mapping")
+    for change in plan.changes:
+        if (not all(isinstance(v, str) for v in (change.kind, change.action, change.name, change.reason))
+                or not all(isinstance(v, (dict, type(None))) for v in (change.before, change.after))
+                or not all(isinstance(v, str) for v in (*change.aspects, *change.warnings, *change.requires))):
+            raise TypeError("a change has values of the wrong type")
+    if not isinstance(plan.environment, (dict, type(None))):
+        raise TypeError("environment must be a mapping")
 
 
 def check_source_fresh(plan: Plan, catalog: Catalog, path: str) -> None:
@@ -62,6 +87,42 @@ def check_account_fresh(plan: Plan, snapshot: Snapshot, path: str) -> None:
                 if already_applied(plan, snapshot) else "")
         raise PlanError(f"The plan is stale: the account {plan.target} changed since {path} was made."
                         f"{hint} Plan again.")
+
+
+#: What a fresh plan must repeat exactly for the saved one to be applied (its fingerprints were
+#: checked already; the source and target are what the fresh plan was made from).
+_COMPARED = ("policy", "environment", "changes", "drift", "skipped", "summary", "diagnostics")
+
+
+def check_same_plan(plan: Plan, fresh: Plan, path: str) -> None:
+    """Refuse the plan saved at ``path`` unless ``fresh`` (planned again now, with its policy)
+    has exactly its changes and policy: a saved plan file edited by hand is never applied."""
+    saved, now = plan.to_json(), fresh.to_json()
+    differences = [*_change_differences(saved["changes"], now["changes"])]
+    differences += [f"a different {key}" for key in _COMPARED
+                    if key != "changes" and saved.get(key) != now.get(key)]
+    if differences:
+        shown = "; ".join(differences[:5]) + (f"; and {len(differences) - 5} more" if len(differences) > 5 else "")
+        raise PlanError(f"The plan is stale: planning again now does not give {path} ({shown}). Plan again.")
+
+
+def _change_differences(saved: list[dict], now: list[dict]):
+    """'X is not in a fresh plan', 'X differs', 'X is missing' for changes (by kind and name)."""
+    def key(change: dict) -> str:
+        return f"{change.get('action')} {change.get('kind')} {change.get('name')}"
+
+    fresh = {key(c): c for c in now}
+    old = {key(c): c for c in saved}
+    for name, change in old.items():
+        if name not in fresh:
+            yield f"{name} is not in a fresh plan"
+        elif fresh[name] != change:
+            yield f"{name} differs"
+    for name in fresh:
+        if name not in old:
+            yield f"{name} is missing from it"
+    if not [k for k in old if k in fresh] == [k for k in fresh if k in old] or len(old) != len(saved):
+        yield "the order of its changes differs"
 
 
 def already_applied(plan: Plan, snapshot: Snapshot) -> bool:
