@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from contextlib import asynccontextmanager
 from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import (
     HTTPAuthorizationCredentials,
@@ -24,7 +27,7 @@ from rjsync.fleet import load_fleet
 from rjsync.service.auth import Principal
 from rjsync.service.config import ServiceConfig
 from rjsync.service.jobs import JobRunner
-from rjsync.service.store import COMPLETED, FAILED, STREAM_TYPES, Job, Store
+from rjsync.service.store import COMPLETED, FAILED, STREAM_TYPES, Job, Store, mask, mask_value
 from rjsync.settings import SyncSettings
 from rjsync.sync import prepare
 
@@ -84,12 +87,19 @@ class ErrorResponse(BaseModel):
     error: str
 
 
-ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 413, 422)}
+ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 404, 413, 422)}
 UNAUTHORIZED = {"WWW-Authenticate": 'Basic realm="rjsync", Bearer realm="rjsync"'}
 
 
+def without_values(message: str) -> str:
+    """A manifest error as the service may show it: no value from the manifest (what follows
+    'got'), no URL credentials; the file, line, key and expected type stay."""
+    return mask(re.sub(r",? got .*$", ".", message, flags=re.DOTALL))
+
+
 class _BodyLimit:
-    """Refuses request bodies over ``limit`` bytes with 413, before anything reads them."""
+    """Refuses request bodies over ``limit`` bytes with 413 (declared or chunked), reading them
+    here first (bounded) and handing the app the body in one piece."""
 
     def __init__(self, app, limit: int) -> None:
         self.app, self.limit = app, limit
@@ -101,25 +111,25 @@ class _BodyLimit:
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.limit):
             return await too_big(scope, receive, send)
-        seen = 0
-
-        async def limited():
-            nonlocal seen
+        body, more = bytearray(), True
+        while more:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooBig()
-            return message
+            if message["type"] != "http.request":  # the client went away
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
+                return await too_big(scope, receive, send)
+        whole = {"type": "http.request", "body": bytes(body), "more_body": False}
 
-        try:
-            return await self.app(scope, limited, send)
-        except _TooBig:
-            return await too_big(scope, receive, send)
+        async def replay():
+            nonlocal whole
+            if whole is not None:
+                message, whole = whole, None
+                return message
+            return await receive()
 
-
-class _TooBig(Exception):
-    pass
+        return await self.app(scope, replay, send)
 
 
 _basic_scheme = HTTPBasic(auto_error=False, realm="rjsync")
@@ -159,31 +169,47 @@ def create_app(config: ServiceConfig) -> FastAPI:
         runner.close()
         store.close()
 
+    public = config.public_docs
     app = FastAPI(
         title="rjsync sync service",
         version="1",
         description="Starts syncs of Azure Automation accounts with their runbook sources and reports on them. "
                     "Modelled on the RealmJoin runbook job API. Every request needs Basic or Bearer credentials.",
         lifespan=lifespan,
+        # the docs and the schema need credentials too, unless the config opens them (public_docs)
+        docs_url="/docs" if public else None, redoc_url="/redoc" if public else None,
+        openapi_url="/openapi.json" if public else None,
     )
     app.state.store, app.state.runner, app.state.config = store, runner, config
     app.state.authenticator = authenticator
     app.add_middleware(_BodyLimit, limit=config.max_body)
 
+    if not public:
+        @app.get("/openapi.json", include_in_schema=False)
+        def openapi_document(who: Caller) -> JSONResponse:
+            return JSONResponse(app.openapi())
+
+        @app.get("/docs", include_in_schema=False)
+        def swagger(who: Caller):
+            return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - Swagger UI")
+
+        @app.get("/redoc", include_in_schema=False)
+        def redoc(who: Caller):
+            return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
+
     def account_settings(name: str, who: Principal) -> tuple[str, SyncSettings]:
         try:
             fleet = load_fleet(config.manifests)
         except RjsyncError as err:
-            raise ApiError(404, f"Unknown account {name!r}: the server's accounts cannot be read ({err.message}).") \
-                from None
+            raise ApiError(404, f"Unknown account {name!r}: the server's accounts cannot be read "
+                                f"({without_values(err.message)}).") from None
         entry = next((e for e in fleet.entries if e.name.lower() == name.lower()), None)
-        if entry is None:
+        if entry is None or not who.may(entry.name):  # one answer: whether it exists is not told
             known = ", ".join(e.name for e in fleet.entries if who.may(e.name)) or "none"
             raise ApiError(404, f"Unknown account {name!r}; the accounts you may sync: {known}.")
-        if not who.may(entry.name):
-            raise ApiError(403, f"{who.name} may not sync the account {entry.name!r}.")
         if entry.settings is None:
-            raise ApiError(422, f"The account {entry.name!r} cannot be synced: its manifest is broken: {entry.error}")
+            raise ApiError(422, f"The account {entry.name!r} cannot be synced: its manifest is broken: "
+                                f"{without_values(entry.error or '')}")
         return entry.name, entry.settings
 
     def job_for(job_id: str, who: Principal) -> Job:
@@ -202,19 +228,21 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @app.post("/api/sync/run", response_model=RunResponse, responses=ERRORS,
               summary="Sync an account and wait for the end (clients need a long timeout)")
-    def run(body: SyncRequest, who: Caller) -> RunResponse:
-        name, settings = account_settings(body.account, who)
-        job, _ = runner.start(name, settings, who.name)
-        done = runner.wait(job.id) or job
+    async def run(body: SyncRequest, who: Caller) -> RunResponse:
+        # async: a waiter holds no worker thread, so many waiters cannot starve the other requests
+        name, settings = await run_in_threadpool(account_settings, body.account, who)
+        job, _ = await run_in_threadpool(runner.start, name, settings, who.name)
+        done = await runner.wait_async(job.id) or job
+        streams = await run_in_threadpool(store.streams, done.id)
         return RunResponse(jobID=done.id, status=done.status, exception=done.exception,
-                           streams=[StreamEntry(**s) for s in store.streams(done.id)])
+                           streams=[StreamEntry(**s) for s in streams])
 
     @app.post("/api/sync/plan", responses=ERRORS, summary="What a sync would change (a dry run: no writes)")
     def plan(body: SyncRequest, who: Caller) -> dict:
         _, settings = account_settings(body.account, who)
         try:
             with prepare(settings, **({"opener": config.opener} if config.opener else {})) as prepared:
-                return prepared.plan.to_json()
+                return mask_value(prepared.plan.to_json())
         except RjsyncError as err:
             raise ApiError(422, f"Cannot plan {body.account!r}: {err.message}") from None
 
@@ -257,7 +285,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError):
-        return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
+        return JSONResponse({"error": mask(exc.message)}, status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
@@ -281,7 +309,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @app.exception_handler(RjsyncError)
     async def rjsync_error(request: Request, exc: RjsyncError):
-        return JSONResponse({"error": exc.message}, status_code=422)
+        return JSONResponse({"error": mask(exc.message)}, status_code=422)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):

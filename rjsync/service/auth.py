@@ -15,6 +15,9 @@ from dataclasses import dataclass
 
 SCHEME = "pbkdf2_sha256"
 DEFAULT_ITERATIONS = 200_000
+MIN_ITERATIONS = 100_000  # a weaker stored hash is refused when the service starts
+MIN_SALT = 16  # bytes
+MAX_ITERATIONS = 10_000_000  # more would stall every request (and overflows PBKDF2 far above)
 
 
 def hash_secret(secret: str, *, iterations: int = DEFAULT_ITERATIONS, salt: bytes | None = None) -> str:
@@ -34,7 +37,18 @@ def parse_hash(stored: str) -> tuple[int, bytes, bytes]:
         raise ValueError("its iterations, salt or hash is malformed") from None
     if iterations < 1 or not salt or len(digest) != 32:
         raise ValueError("its iterations, salt or hash is malformed")
+    if iterations > MAX_ITERATIONS:
+        raise ValueError(f"a hash of {iterations:,} iterations, more than the {MAX_ITERATIONS:,} the service allows")
     return iterations, salt, digest
+
+
+def check_strength(stored: str) -> None:
+    """ValueError unless ``stored`` is well formed and strong enough to keep a stolen copy useless."""
+    iterations, salt, _ = parse_hash(stored)
+    if iterations < MIN_ITERATIONS or len(salt) < MIN_SALT:
+        raise ValueError(f"a weak hash ({iterations:,} iteration{'' if iterations == 1 else 's'}, a {len(salt)}-byte salt): the service needs at "
+                         f"least {MIN_ITERATIONS:,} iterations and a {MIN_SALT}-byte salt (make one with rjsync "
+                         "serve --hash-secret)")
 
 
 def verify_secret(secret: str, stored: str) -> bool:
@@ -70,9 +84,10 @@ class Authenticator:
         self._key = secrets.token_bytes(32)
         self._ok: dict[bytes, Principal] = {}
         self._lock = threading.Lock()
-        # unknown users are checked against a hash of the same cost, so timing does not tell
+        # unknown users are checked against a hash as costly as the costliest stored one, so the
+        # time of an answer does not tell whether the user exists
         costs = [parse_hash(c.stored)[0] for c in self.users.values()]
-        self._dummy = hash_secret(secrets.token_hex(8), iterations=min(costs) if costs else 1)
+        self._dummy = hash_secret(secrets.token_hex(8), iterations=max(costs) if costs else DEFAULT_ITERATIONS)
 
     def _remember(self, kind: str, presented: str, check) -> Principal | None:
         key = hmac.new(self._key, f"{kind}\0{presented}".encode(), hashlib.sha256).digest()

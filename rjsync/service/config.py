@@ -6,6 +6,7 @@ A config file (YAML or JSON; ``--config FILE`` or ``$RJSYNC_SERVICE_CONFIG``)::
     manifests: manifests            # a folder of manifests, relative to this file ($RJSYNC_MANIFESTS)
     database: rjsync-service.db     # jobs and streams (SQLite), relative to this file
     accounts_at_once: 4             # syncs of different accounts running at once
+    public_docs: false              # true: /docs and /openapi.json answer without credentials
     users:                          # Authorization: Basic
       portal: {password: "pbkdf2_sha256$...", accounts: ["*"]}
     tokens:                         # Authorization: Bearer
@@ -25,7 +26,7 @@ from typing import Any, Callable
 import yaml
 
 from rjsync.errors import RjsyncError
-from rjsync.service.auth import Authenticator, Credential, Principal, parse_hash
+from rjsync.service.auth import Authenticator, Credential, Principal, check_strength
 from rjsync.settings import DEFAULT_ACCOUNTS_AT_ONCE
 
 DEFAULT_MAX_BODY = 64 * 1024
@@ -42,6 +43,8 @@ class ServiceConfig:
     authenticator: Authenticator
     accounts_at_once: int = DEFAULT_ACCOUNTS_AT_ONCE
     max_body: int = DEFAULT_MAX_BODY
+    #: /docs, /redoc and /openapi.json without credentials (by default they need them too)
+    public_docs: bool = False
     #: opens an account for a job (tests slow it down or count it); None: the default opener
     opener: Callable | None = field(default=None, repr=False)
 
@@ -70,7 +73,7 @@ def credentials_from(doc: dict[str, Any], shown: str) -> Authenticator:
             if not isinstance(entry, dict) or not isinstance(entry.get(key), str):
                 raise ConfigError(f"{where} needs '{key}: pbkdf2_sha256$...' (rjsync serve --hash-secret).")
             try:
-                parse_hash(entry[key])
+                check_strength(entry[key])
             except ValueError as err:
                 raise ConfigError(f"{where}.{key} is {err}.") from None
             accounts = entry.get("accounts", [])
@@ -123,4 +126,8 @@ def load_config(path: str | None = None, *, manifests: str | None = None, databa
     at_once = doc.get("accounts_at_once", DEFAULT_ACCOUNTS_AT_ONCE)
     if not isinstance(at_once, int) or not 1 <= at_once <= 64:
         raise ConfigError(f"{path}: accounts_at_once must be a whole number from 1 to 64.")
-    return ServiceConfig(manifests=folder, database=db, authenticator=authenticator, accounts_at_once=at_once)
+    public_docs = doc.get("public_docs", False)
+    if not isinstance(public_docs, bool):
+        raise ConfigError(f"{path}: public_docs must be true or false.")
+    return ServiceConfig(manifests=folder, database=db, authenticator=authenticator, accounts_at_once=at_once,
+                         public_docs=public_docs)

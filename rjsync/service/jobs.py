@@ -7,6 +7,7 @@ a second click never starts a parallel apply. Different accounts run in parallel
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -41,6 +42,7 @@ class JobRunner:
         self._enqueue = threading.Lock()  # check-then-create of a job is atomic
         self._account_locks: dict[str, threading.Lock] = {}
         self._finished = threading.Condition()
+        self._wakers: dict[str, list[Callable[[], None]]] = {}  # async waiters, by job
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=False)
@@ -71,6 +73,37 @@ class JobRunner:
                     return job
                 self._finished.wait(timeout=min(left, 1.0) if left is not None else 1.0)
 
+    async def wait_async(self, job_id: str, poll: float = 1.0) -> Job | None:
+        """The job once Completed or Failed, awaited on the event loop: a waiter holds no thread
+        (the worker wakes it; ``poll`` is a safety net)."""
+        loop = asyncio.get_running_loop()
+        finished = asyncio.Event()
+
+        def wake() -> None:
+            try:
+                loop.call_soon_threadsafe(finished.set)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                pass
+
+        with self._finished:
+            self._wakers.setdefault(job_id, []).append(wake)
+        try:
+            while True:
+                job = self.store.get(job_id)
+                if job is None or job.status in (COMPLETED, FAILED):
+                    return job
+                try:
+                    await asyncio.wait_for(finished.wait(), poll)
+                except TimeoutError:
+                    pass
+        finally:
+            with self._finished:
+                wakers = self._wakers.get(job_id, [])
+                if wake in wakers:
+                    wakers.remove(wake)
+                if not wakers:
+                    self._wakers.pop(job_id, None)
+
     # -- the worker --
 
     def _run(self, job_id: str, account: str, settings: SyncSettings, lock: threading.Lock) -> None:
@@ -90,6 +123,9 @@ class JobRunner:
                 self.store.update(job_id, status=status, exception=exception, finished=time.time())
                 with self._finished:
                     self._finished.notify_all()
+                    wakers = list(self._wakers.get(job_id, []))
+                for wake in wakers:
+                    wake()
 
     def _sync(self, job_id: str, account: str, settings: SyncSettings) -> tuple[str, str | None]:
         write = self.store.write

@@ -1,4 +1,5 @@
-"""Jobs and their streams in one SQLite file (WAL), so they outlive the server.
+"""Jobs and their streams in one SQLite file (WAL), so they outlive the server. What is written
+has the credentials of any URL in it masked.
 
 Jobs left New, Queued or Running by a previous process are marked Failed when the store opens:
 nothing is applying them any more, and a new start converges (receipts make re-running safe).
@@ -7,6 +8,7 @@ nothing is applying them any more, and a new start converges (receipts make re-r
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -14,6 +16,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
+
+from rjsync.source import redact
 
 NEW, QUEUED, RUNNING, COMPLETED, FAILED = "New", "Queued", "Running", "Completed", "Failed"
 ACTIVE = (NEW, QUEUED, RUNNING)
@@ -46,6 +50,25 @@ CREATE TABLE IF NOT EXISTS streams (
 );
 CREATE INDEX IF NOT EXISTS streams_job ON streams (job, seq);
 """
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]+")
+
+
+def mask(text: str) -> str:
+    """``text`` with the credentials of every URL in it masked (``rjsync.source.redact``)."""
+    return _URL.sub(lambda m: redact(m.group(0)), text) if "://" in text else text
+
+
+def mask_value(value: Any) -> Any:
+    """``mask`` on every string inside a JSON-like value (keys too)."""
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, dict):
+        return {mask_value(k): mask_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mask_value(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -123,6 +146,7 @@ class Store:
             return self._db.execute("SELECT COUNT(*) FROM jobs WHERE account = ?", (account,)).fetchone()[0]
 
     def update(self, job_id: str, **values: Any) -> None:
+        values = {k: mask(v) if isinstance(v, str) else v for k, v in values.items()}
         columns = ", ".join(f"{k} = ?" for k in values)
         with self._lock:
             self._db.execute(f"UPDATE jobs SET {columns} WHERE id = ?", (*values.values(), job_id))
@@ -137,7 +161,8 @@ class Store:
     # -- streams --
 
     def write(self, job_id: str, stream: str, text: str, *, summary: str | None = None, value: Any = None) -> None:
-        summary = summary if summary is not None else (text.splitlines() or [""])[0][:200]
+        text, value = mask(text), mask_value(value)  # no credentials in what is kept or shown
+        summary = mask(summary) if summary is not None else (text.splitlines() or [""])[0][:200]
         with self._lock:
             self._db.execute("INSERT INTO streams (job, time, type, summary, text, value) VALUES (?, ?, ?, ?, ?, ?)",
                              (job_id, _iso(time.time()), stream, summary, text,

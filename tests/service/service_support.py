@@ -53,7 +53,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def client(self, auth=("portal", PASSWORD), **kwargs) -> httpx.Client:
-        return httpx.Client(base_url=self.url, auth=auth, timeout=60, **kwargs)
+        return httpx.Client(base_url=self.url, auth=auth, **{"timeout": 60, **kwargs})
 
     def stop(self) -> None:
         self.server.should_exit = True

@@ -104,7 +104,9 @@ def test_service_auth_basic_bearer_and_accounts(serve):
     with server.client(auth=("alpha-only", "a-secret")) as limited:
         assert limited.post("/api/sync/plan", json=body).status_code == 200
         refused = limited.post("/api/sync/start", json={"account": "beta"})
-        assert refused.status_code == 403 and "alpha-only may not sync the account 'beta'" in refused.json()["error"]
+        # issue 14: one answer (404) for "no such account" and "not yours", so existence is not told
+        assert refused.status_code == 404
+        assert refused.json()["error"] == "Unknown account 'beta'; the accounts you may sync: alpha."
     with server.client() as portal:
         job_id = portal.post("/api/sync/start", json={"account": "beta"}).json()["jobID"]
         wait_done(portal, job_id)

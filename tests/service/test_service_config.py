@@ -11,7 +11,7 @@ from rjsync.cli import cli
 from rjsync.service.auth import hash_secret, verify_secret
 from rjsync.service.config import ConfigError, load_config
 
-SECRET = hash_secret("s3cret", iterations=1000)
+SECRET = hash_secret("s3cret", iterations=100_000)  # the weakest the service accepts (issue 14)
 
 
 def write(tmp_path, text: str):
@@ -53,6 +53,17 @@ def test_service_config_credentials_from_the_environment_replace_the_file(tmp_pa
     (f"manifests: m\naccounts_at_once: 0\nusers: {{portal: {{password: '{SECRET}'}}}}\n",
      "{path}: accounts_at_once must be a whole number from 1 to 64."),
     ("- a list\n", "{path} must be a mapping (manifests, database, users, tokens)."),
+    # issue 14, finding 7: weak hashes are refused at start, a huge iteration count is a sentence
+    (f"manifests: m\nusers: {{portal: {{password: '{hash_secret('x', iterations=1)}'}}}}\n",
+     "{path}: users.portal.password is a weak hash (1 iteration, a 16-byte salt): the service needs at least "
+     "100,000 iterations and a 16-byte salt (make one with rjsync serve --hash-secret)."),
+    (f"manifests: m\ntokens: {{ci: {{token: '{hash_secret('x', iterations=100_000, salt=b'1')}'}}}}\n",
+     "{path}: tokens.ci.token is a weak hash (100,000 iterations, a 1-byte salt)"),
+    (f"manifests: m\nusers: {{portal: {{password: 'pbkdf2_sha256${10**30}${'ab' * 16}${'cd' * 32}'}}}}\n",
+     "{path}: users.portal.password is a hash of 1,000,000,000,000,000,000,000,000,000,000 iterations, more "
+     "than the 10,000,000 the service allows."),
+    (f"manifests: m\npublic_docs: 'yes'\nusers: {{portal: {{password: '{SECRET}'}}}}\n",
+     "{path}: public_docs must be true or false."),
 ])
 def test_service_config_errors_say_what_to_fix(tmp_path, text, message):
     path = write(tmp_path, text)

@@ -16,7 +16,7 @@ AUTH = {"Authorization": "Basic " + base64.b64encode(f"portal:{PASSWORD}".encode
 
 def test_service_schema_no_server_errors(tmp_path):
     app = create_app(make_config(tmp_path))
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app, headers=AUTH)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) == 7
     try:
