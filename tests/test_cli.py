@@ -166,3 +166,20 @@ def test_apply_planfile_takes_the_gallery_flag_like_the_other_azure_options(tmp_
                     "--auto-approve")
 
     assert result.exit_code == 0, result.output
+
+
+def test_plan_out_refuses_to_replace_a_fifo_or_a_symlink_with_one_sentence(tmp_path):
+    import os
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "kept.txt").write_text("kept")
+    (tmp_path / "link.json").symlink_to(tmp_path / "kept.txt")
+    target = f"local:{tmp_path / 'acct'}"
+    for name, kind in (("fifo", "a FIFO"), ("link.json", "a symbolic link")):
+        out = tmp_path / name
+        result = invoke("plan", "--source", EXAMPLE, "--target", target, "--out", str(out))
+        assert result.exit_code != 0
+        assert result.output.splitlines()[-1] == (
+            f"Error: Cannot write the plan to {out}: it is {kind}, not a regular file, "
+            "and is left as it is.")
+    assert (tmp_path / "fifo").is_fifo() and (tmp_path / "link.json").is_symlink()
+    assert (tmp_path / "kept.txt").read_text() == "kept"
