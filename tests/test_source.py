@@ -187,3 +187,45 @@ def test_open_source_never_shows_credentials_in_a_url():
         open_source("https://x-access-token:ghs_SECRET@127.0.0.1:9/o/r.git", "main")
     assert "SECRET" not in str(error.value)
     assert str(error.value).startswith("cannot reach https://***@127.0.0.1:9/o/r.git")
+
+
+def fsmonitor_trap(repo: Path, marker: Path) -> None:
+    """Make the repository's config run a command (creating MARKER) from git diff or status."""
+    hook = repo / ".git" / "monitor.sh"
+    hook.write_text(f"#!/bin/sh\ntouch '{marker}'\nexit 1\n")
+    hook.chmod(0o755)
+    git(repo, "config", "core.fsmonitor", str(hook))
+
+
+def test_open_source_runs_nothing_from_a_folders_git_config(upstream, tmp_path):
+    marker = tmp_path / "ran"
+    fsmonitor_trap(upstream, marker)
+    (upstream / "user" / "general" / "one.ps1").write_bytes(SCRIPT + b"# changed\n")
+
+    checkout = open_source(str(upstream))
+
+    assert not marker.exists(), "core.fsmonitor of the folder's repository ran"
+    assert checkout.info.commit == git(upstream, "rev-parse", "HEAD")
+    assert checkout.info.dirty is True
+
+
+def test_open_source_runs_nothing_from_a_parent_repositorys_git_config(upstream, tmp_path):
+    marker = tmp_path / "ran"
+    fsmonitor_trap(upstream, marker)
+
+    checkout = open_source(str(upstream / "user"))
+
+    assert not marker.exists(), "core.fsmonitor of the parent repository ran"
+    assert checkout.info.dirty is False
+
+
+def test_open_source_skips_a_symlink_into_the_git_folder_with_a_warning(upstream):
+    git(upstream, "config", "http.extraheader", "Authorization: Basic c2VjcmV0")
+    (upstream / "user" / "general" / "notes.ps1").symlink_to("../../.git/config")
+
+    checkout = open_source(str(upstream))
+
+    assert "user/general/notes.ps1" not in paths(checkout)
+    assert all(b"c2VjcmV0" not in f.data for f in checkout.files)
+    assert [(d.severity, d.path, d.message) for d in checkout.diagnostics] == [
+        ("warning", "user/general/notes.ps1", "symbolic link into the .git folder; skipped")]
