@@ -19,13 +19,14 @@ def is_own_temp(name: str) -> bool:
     return bool(_OWN_TEMP.match(name))
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes, *, regular_only: bool = False) -> None:
     """Write ``data`` to a temporary file beside ``path``, flush it to disk, move it in place.
 
-    Only a regular file or a new path is written: a FIFO, a device, a folder or a symbolic link
-    at ``path`` is refused (``OSError``) rather than replaced by a regular file."""
+    With ``regular_only`` (a path the user names, like ``plan --out``), only a regular file or a
+    new path is written: a FIFO, a device, a folder or a symbolic link at ``path`` is refused
+    (``OSError``) rather than replaced by a regular file."""
     try:
-        mode = os.lstat(path).st_mode
+        mode = os.lstat(path).st_mode if regular_only else None
     except FileNotFoundError:
         mode = None
     if mode is not None and not stat.S_ISREG(mode):

@@ -298,7 +298,7 @@ def _open_git(url: str, ref: str | None) -> Checkout:
             try:
                 repo = git.Repo(target)
                 _forget_credentials(repo, url)
-            except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            except (git.InvalidGitRepositoryError, git.NoSuchPathError, OSError):
                 shutil.rmtree(target, ignore_errors=True)
                 repo = None
         else:

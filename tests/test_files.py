@@ -11,8 +11,8 @@ from rjsync.files import atomic_write, is_own_temp
 
 def test_atomic_write_replaces_a_regular_file_and_creates_a_new_one(tmp_path):
     (tmp_path / "old.json").write_bytes(b"old")
-    atomic_write(tmp_path / "old.json", b"new")
-    atomic_write(tmp_path / "fresh.json", b"fresh")
+    atomic_write(tmp_path / "old.json", b"new", regular_only=True)
+    atomic_write(tmp_path / "fresh.json", b"fresh", regular_only=True)
     assert (tmp_path / "old.json").read_bytes() == b"new"
     assert (tmp_path / "fresh.json").read_bytes() == b"fresh"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.json", "old.json"]
@@ -25,7 +25,7 @@ def test_atomic_write_refuses_a_fifo_a_symlink_and_a_folder(tmp_path):
     (tmp_path / "folder").mkdir()
     for name, kind in (("fifo", "a FIFO"), ("link", "a symbolic link"), ("folder", "a folder")):
         with pytest.raises(OSError) as error:
-            atomic_write(tmp_path / name, b"plan")
+            atomic_write(tmp_path / name, b"plan", regular_only=True)
         assert error.value.strerror == f"it is {kind}, not a regular file, and is left as it is"
     assert (tmp_path / "fifo").is_fifo()
     assert (tmp_path / "link").is_symlink()
