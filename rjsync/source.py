@@ -9,11 +9,14 @@ its first fetch succeeded.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
 import shutil
 import tempfile
+import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,10 +25,11 @@ import git
 
 from rjsync.catalog.model import Diagnostic, SourceFile, SourceInfo
 from rjsync.errors import SourceError
+from rjsync.folder_commit import READ_SUFFIXES as _READ_SUFFIXES
+from rjsync.folder_commit import folder_commit
 
 # Sidecars and scripts are small; anything bigger is not a runbook file.
 MAX_FILE_BYTES = 5 * 1024 * 1024
-_READ_SUFFIXES = (".ps1", ".json", ".md")
 _HELPER_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:")
@@ -93,11 +97,19 @@ def check_ref(ref: str) -> None:
         raise SourceError(f"refusing ref {ref!r}: {problem}")
 
 
+# Query parameters that carry a secret: token, access_token, sig, password, key, api-key, ...
+_SECRET_QUERY = re.compile(
+    r"([?&;](?:[^=&#;\s]*(?:token|sig|signature|password|passwd|pwd|secret|key|auth|credential)"
+    r"[^=&#;\s]*)=)[^&#;\s]*", re.IGNORECASE)
+
+
 def redact(url: str) -> str:
     """The URL with credentials replaced by '***', for output and errors: a password anywhere,
-    and the whole user part of an http(s) URL (where a token often stands in for the user)."""
+    the whole user part of an http(s) URL (where a token often stands in for the user), and the
+    value of a token-like query parameter (``token``, ``access_token``, ``sig``, ``key``, ...)."""
     url = re.sub(r"^(https?://)[^/@]+@", r"\1***@", url, flags=re.IGNORECASE)
-    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*):[^/@]*@", r"\1:***@", url)
+    url = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*):[^/@]*@", r"\1:***@", url)
+    return _SECRET_QUERY.sub(r"\1***", url)
 
 
 def _looks_like_git_url(source: str) -> bool:
@@ -169,6 +181,11 @@ def _open_folder(path: Path) -> Checkout:
                         "warning", rel, None,
                         "symbolic link pointing outside the source; skipped"))
                     continue
+                if any(part.lower() == ".git" for part in target.relative_to(root).parts):
+                    diagnostics.append(Diagnostic(
+                        "warning", rel, None,
+                        "symbolic link into the .git folder; skipped"))
+                    continue
                 if not target.is_file():
                     continue
             try:
@@ -183,7 +200,7 @@ def _open_folder(path: Path) -> Checkout:
                                               f"cannot be read ({exc.strerror}); skipped"))
                 continue
             files.append(SourceFile(rel, data))
-    commit, dirty = _folder_commit(root)
+    commit, dirty = folder_commit(root)
     info = SourceInfo(kind="folder", location=str(path), commit=commit, dirty=dirty)
     return Checkout(info, tuple(files), tuple(diagnostics))
 
@@ -194,24 +211,6 @@ def _inside(target: Path, root: Path) -> bool:
         return True
     except ValueError:
         return False
-
-
-def _folder_commit(root: Path) -> tuple[str | None, bool]:
-    """The commit of the repository the folder is in, if any, and whether it has changes."""
-    try:
-        repo = git.Repo(root, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        return None, False
-    try:
-        commit = repo.head.commit.hexsha
-    except ValueError:  # a repository without commits
-        return None, True
-    try:
-        rel = os.path.relpath(root, repo.working_tree_dir)
-        dirty = repo.is_dirty(untracked_files=True, path=rel)
-    except git.GitCommandError:
-        dirty = False
-    return commit, dirty
 
 
 # --------------------------------------------------------------------------- git
@@ -249,24 +248,44 @@ def _cache_dir(url: str) -> Path:
     return cache_root() / "git" / f"{name}-{digest}.git"
 
 
+def _split_credentials(url: str) -> tuple[str, dict[str, str]]:
+    """(the URL without its user-info, the environment that hands git its credentials).
+
+    An http(s) URL's credentials never reach the cache's config: git gets them per invocation
+    as an ``Authorization`` header for that URL only, through ``GIT_CONFIG_*`` variables (not
+    the command line, which other users can read)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or "@" not in parts.netloc:
+        return url, {}
+    host = parts.netloc.rsplit("@", 1)[1]
+    clean = urllib.parse.urlunsplit(parts._replace(netloc=host))
+    user = urllib.parse.unquote(parts.username or "")
+    password = urllib.parse.unquote(parts.password or "")
+    basic = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    index = int(os.environ.get("GIT_CONFIG_COUNT", "0") or 0)
+    return clean, {"GIT_CONFIG_COUNT": str(index + 1),
+                   f"GIT_CONFIG_KEY_{index}": f"http.{clean}.extraHeader",
+                   f"GIT_CONFIG_VALUE_{index}": f"Authorization: Basic {basic}"}
+
+
 def _new_bare_repo(url: str, into: Path) -> git.Repo:
     repo = git.Repo.init(into, bare=True)
     with repo.config_writer() as config:
-        config.set_value('remote "origin"', "url", url)
+        config.set_value('remote "origin"', "url", _split_credentials(url)[0])
         config.set_value("protocol", "allow", "never")
         for allowed in ("file", "git", "http", "https", "ssh"):
             config.set_value(f'protocol "{allowed}"', "allow", "always")
     return repo
 
 
-def _fetch(repo: git.Repo, refspec: str | None, *, shallow: bool) -> None:
+def _fetch(repo: git.Repo, env: dict[str, str], refspec: str | None, *, shallow: bool) -> None:
     args = ["--quiet", "--no-tags"]
     if shallow:
         args.append("--depth=1")
     args.append("origin")
     if refspec is not None:
         args.extend(["--", refspec])
-    repo.git.fetch(*args, env=_GIT_ENV)
+    repo.git.fetch(*args, env=env)
 
 
 def _open_git(url: str, ref: str | None) -> Checkout:
@@ -274,16 +293,18 @@ def _open_git(url: str, ref: str | None) -> Checkout:
     target.parent.mkdir(parents=True, exist_ok=True)
     lock = filelock.FileLock(str(target) + ".lock")
     with lock:
+        _remove_stale_scratch(target)
         if target.exists():
             try:
                 repo = git.Repo(target)
-            except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+                _forget_credentials(repo, url)
+            except (git.InvalidGitRepositoryError, git.NoSuchPathError, OSError):
                 shutil.rmtree(target, ignore_errors=True)
                 repo = None
         else:
             repo = None
         if repo is None:
-            scratch = Path(tempfile.mkdtemp(prefix=".new-", dir=target.parent))
+            scratch = Path(tempfile.mkdtemp(prefix=f".new-{target.name}-", dir=target.parent))
             try:
                 fresh = _new_bare_repo(url, scratch)
                 commit = _resolve(fresh, url, ref)
@@ -303,11 +324,32 @@ def _open_git(url: str, ref: str | None) -> Checkout:
     return Checkout(info, files, diagnostics)
 
 
+def _remove_stale_scratch(target: Path) -> None:
+    """Scratch folders of killed fetches (they may hold credentials): this entry's, which no one
+    else builds while we hold its lock, and anyone's older than a day."""
+    stale = time.time() - 24 * 3600
+    for scratch in target.parent.glob(".new-*"):
+        try:
+            if scratch.name.startswith(f".new-{target.name}-") or scratch.lstat().st_mtime < stale:
+                shutil.rmtree(scratch, ignore_errors=True)
+        except OSError:
+            continue
+
+
+def _forget_credentials(repo: git.Repo, url: str) -> None:
+    """A cache entry written before credentials were passed per fetch keeps them no longer."""
+    clean = _split_credentials(url)[0]
+    with repo.config_writer() as config:
+        if config.get_value('remote "origin"', "url", clean) != clean:
+            config.set_value('remote "origin"', "url", clean)
+
+
 def _resolve(repo: git.Repo, url: str, ref: str | None) -> str:
     """Fetch what ``ref`` needs and return the full commit sha it names."""
+    env = {**_GIT_ENV, **_split_credentials(url)[1]}
     try:
         if ref is None:
-            _fetch(repo, "+HEAD:refs/rjsync/head", shallow=True)
+            _fetch(repo, env, "+HEAD:refs/rjsync/head", shallow=True)
             return repo.git.rev_parse("--verify", "refs/rjsync/head^{commit}")
         if _HEX.match(ref):
             known = _rev_parse(repo, ref)
@@ -315,20 +357,20 @@ def _resolve(repo: git.Repo, url: str, ref: str | None) -> str:
                 return known
             if len(ref) == 40:
                 try:
-                    _fetch(repo, ref, shallow=True)
+                    _fetch(repo, env, ref, shallow=True)
                     found = _rev_parse(repo, ref)
                     if found:
                         return found
                 except git.GitCommandError:
                     pass
             # A short sha can only be found in the full history.
-            _fetch_everything(repo)
+            _fetch_everything(repo, env)
             found = _rev_parse(repo, ref)
             if found:
                 return found
             # Not a commit: it may still be a branch or tag whose name looks like hex.
         local = f"refs/rjsync/refs/{ref}"
-        _fetch(repo, f"+{ref}:{local}", shallow=True)
+        _fetch(repo, env, f"+{ref}:{local}", shallow=True)
         return repo.git.rev_parse("--verify", f"{local}^{{commit}}")
     except git.GitCommandError as exc:
         raise _git_error(exc, url, ref) from None
@@ -341,12 +383,12 @@ def _rev_parse(repo: git.Repo, ref: str) -> str | None:
         return None
 
 
-def _fetch_everything(repo: git.Repo) -> None:
+def _fetch_everything(repo: git.Repo, env: dict[str, str]) -> None:
     args = ["--quiet", "--tags"]
     if (Path(repo.git_dir) / "shallow").exists():
         args.append("--unshallow")
     args.extend(["origin", "--", "+refs/heads/*:refs/rjsync/heads/*"])
-    repo.git.fetch(*args, env=_GIT_ENV)
+    repo.git.fetch(*args, env=env)
 
 
 def _read_tree(repo: git.Repo, commit: str):

@@ -166,3 +166,41 @@ def test_apply_planfile_takes_the_gallery_flag_like_the_other_azure_options(tmp_
                     "--auto-approve")
 
     assert result.exit_code == 0, result.output
+
+
+def test_plan_out_refuses_to_replace_a_fifo_or_a_symlink_with_one_sentence(tmp_path):
+    import os
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "kept.txt").write_text("kept")
+    (tmp_path / "link.json").symlink_to(tmp_path / "kept.txt")
+    target = f"local:{tmp_path / 'acct'}"
+    for name, kind in (("fifo", "a FIFO"), ("link.json", "a symbolic link")):
+        out = tmp_path / name
+        result = invoke("plan", "--source", EXAMPLE, "--target", target, "--out", str(out))
+        assert result.exit_code != 0
+        assert result.output.splitlines()[-1] == (
+            f"Error: Cannot write the plan to {out}: it is {kind}, not a regular file, "
+            "and is left as it is.")
+    assert (tmp_path / "fifo").is_fifo() and (tmp_path / "link.json").is_symlink()
+    assert (tmp_path / "kept.txt").read_text() == "kept"
+
+
+def test_plan_of_a_folder_runs_nothing_from_its_git_config(tmp_path):
+    import shutil
+    import subprocess
+    source = tmp_path / "source"
+    shutil.copytree(EXAMPLE, source)
+    marker = tmp_path / "ran"
+    hook = tmp_path / "monitor.sh"
+    hook.write_text(f"#!/bin/sh\ntouch '{marker}'\nexit 1\n")
+    hook.chmod(0o755)
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid", "PATH": "/usr/bin:/bin"}
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "x"],
+                 ["config", "core.fsmonitor", str(hook)]):
+        subprocess.run(["git", *args], cwd=source, env=env, check=True, capture_output=True)
+
+    result = invoke("plan", "--source", str(source), "--target", f"local:{tmp_path / 'acct'}")
+
+    assert result.exit_code == 0, result.output
+    assert not marker.exists(), "core.fsmonitor of the source's repository ran"

@@ -187,3 +187,157 @@ def test_open_source_never_shows_credentials_in_a_url():
         open_source("https://x-access-token:ghs_SECRET@127.0.0.1:9/o/r.git", "main")
     assert "SECRET" not in str(error.value)
     assert str(error.value).startswith("cannot reach https://***@127.0.0.1:9/o/r.git")
+
+
+def fsmonitor_trap(repo: Path, marker: Path) -> None:
+    """Make the repository's config run a command (creating MARKER) from git diff or status."""
+    hook = repo / ".git" / "monitor.sh"
+    hook.write_text(f"#!/bin/sh\ntouch '{marker}'\nexit 1\n")
+    hook.chmod(0o755)
+    git(repo, "config", "core.fsmonitor", str(hook))
+
+
+def test_open_source_runs_nothing_from_a_folders_git_config(upstream, tmp_path):
+    marker = tmp_path / "ran"
+    fsmonitor_trap(upstream, marker)
+    (upstream / "user" / "general" / "one.ps1").write_bytes(SCRIPT + b"# changed\n")
+
+    checkout = open_source(str(upstream))
+
+    assert not marker.exists(), "core.fsmonitor of the folder's repository ran"
+    assert checkout.info.commit == git(upstream, "rev-parse", "HEAD")
+    assert checkout.info.dirty is True
+
+
+def test_open_source_runs_nothing_from_a_parent_repositorys_git_config(upstream, tmp_path):
+    marker = tmp_path / "ran"
+    fsmonitor_trap(upstream, marker)
+
+    checkout = open_source(str(upstream / "user"))
+
+    assert not marker.exists(), "core.fsmonitor of the parent repository ran"
+    assert checkout.info.dirty is False
+
+
+def test_open_source_skips_a_symlink_into_the_git_folder_with_a_warning(upstream):
+    git(upstream, "config", "http.extraheader", "Authorization: Basic c2VjcmV0")
+    (upstream / "user" / "general" / "notes.ps1").symlink_to("../../.git/config")
+
+    checkout = open_source(str(upstream))
+
+    assert "user/general/notes.ps1" not in paths(checkout)
+    assert all(b"c2VjcmV0" not in f.data for f in checkout.files)
+    assert [(d.severity, d.path, d.message) for d in checkout.diagnostics] == [
+        ("warning", "user/general/notes.ps1", "symbolic link into the .git folder; skipped")]
+
+
+@pytest.fixture
+def http_git(upstream, tmp_path):
+    """The upstream repository over smart HTTP (git http-backend), behind Basic authentication
+    with user 'x-access-token' and password 's3cr3t'; yields the URL without credentials."""
+    import base64
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    served = tmp_path / "served"
+    served.mkdir()
+    git(served, "clone", "-q", "--bare", str(upstream), "repo.git")
+    expected = "Basic " + base64.b64encode(b"x-access-token:s3cr3t").decode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.serve()
+
+        def do_POST(self):
+            self.serve()
+
+        def serve(self):
+            if self.headers.get("Authorization") != expected:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            path, _, query = self.path.partition("?")
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            env = {"PATH": os.environ["PATH"], "GIT_PROJECT_ROOT": str(served),
+                   "GIT_HTTP_EXPORT_ALL": "1", "PATH_INFO": path, "QUERY_STRING": query,
+                   "REQUEST_METHOD": self.command, "REMOTE_USER": "x-access-token",
+                   "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+                   "CONTENT_LENGTH": str(len(body))}
+            if self.headers.get("Git-Protocol"):
+                env["GIT_PROTOCOL"] = self.headers["Git-Protocol"]
+            out = subprocess.run(["git", "http-backend"], input=body, env=env,
+                                 capture_output=True, check=True).stdout
+            head, _, payload = out.partition(b"\r\n\r\n")
+            headers = [line.split(":", 1) for line in head.decode().splitlines() if ":" in line]
+            status = next((int(v.split()[0]) for k, v in headers if k.lower() == "status"), 200)
+            self.send_response(status)
+            for key, value in headers:
+                if key.lower() != "status":
+                    self.send_header(key, value.strip())
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/repo.git"
+    server.shutdown()
+    server.server_close()
+
+
+def cache_configs() -> str:
+    return "".join(p.read_text() for p in (cache_root() / "git").glob("*/config"))
+
+
+def test_open_source_keeps_no_credentials_in_the_git_cache(http_git):
+    url = http_git.replace("http://", "http://x-access-token:s3cr3t@")
+
+    first = open_source(url, "main")
+    again = open_source(url)
+
+    assert first.info.commit and again.info.commit
+    assert "s3cr3t" not in first.info.location
+    assert "s3cr3t" not in cache_configs()
+    assert http_git in cache_configs()
+
+
+def test_open_source_needs_the_credentials_of_the_url_on_every_fetch(http_git):
+    open_source(http_git.replace("http://", "http://x-access-token:s3cr3t@"), "main")
+    with pytest.raises(SourceError):
+        open_source(http_git.replace("http://", "http://x-access-token:wrong@"), "feature")
+
+
+def test_open_source_removes_scratch_folders_a_killed_fetch_left(upstream):
+    from rjsync.source import _cache_dir
+    url = upstream.as_uri()
+    entry = _cache_dir(url)
+    entry.parent.mkdir(parents=True)
+    mine = entry.parent / f".new-{entry.name}-k1ll3d"
+    old = entry.parent / ".new-abcd1234"
+    recent_other = entry.parent / ".new-other.git-x1"
+    for scratch in (mine, old, recent_other):
+        scratch.mkdir()
+        (scratch / "config").write_text("[remote \"origin\"]\n\turl = https://u:s3cr3t@host/r\n")
+    os.utime(old, (1, 1))
+
+    open_source(url, "main")
+
+    assert not mine.exists() and not old.exists()
+    assert recent_other.exists()  # another entry's fetch may be running
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("https://host/repo.git?token=abc123", "https://host/repo.git?token=***"),
+    ("https://host/r?ref=main&ACCESS_TOKEN=abc&x=1", "https://host/r?ref=main&ACCESS_TOKEN=***&x=1"),
+    ("https://acct.blob.core.windows.net/m.zip?sv=2022&sig=abc%2Bdef", "https://acct.blob.core.windows.net/m.zip?sv=2022&sig=***"),
+    ("https://u:p@host/r?Password=pw&api-key=k", "https://***@host/r?Password=***&api-key=***"),
+])
+def test_redact_masks_token_like_query_parameters(url, shown):
+    from rjsync.source import redact
+    assert redact(url) == shown

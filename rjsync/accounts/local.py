@@ -52,7 +52,7 @@ from rjsync.accounts.base import (
 from rjsync.catalog.naming import OWNED_PREFIX
 from rjsync.catalog.text import normalized_sha256
 from rjsync.errors import AccountError
-from rjsync.files import atomic_write
+from rjsync.files import atomic_write, is_own_temp
 
 _META = ".meta.json"
 
@@ -254,10 +254,11 @@ class LocalAccount:
         return _Release(lock)
 
     def _remove_leftovers(self) -> None:
-        """Temporary files of a writer that was killed (none is being written: we hold the lock)."""
+        """Temporary files of a writer that was killed (none is being written: we hold the lock);
+        only those rjsync names itself, never a customer's ``.*.tmp``."""
         for folder in (self.path, self._runbooks):
             try:
-                leftovers = [p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp")]
+                leftovers = [p for p in folder.iterdir() if is_own_temp(p.name)]
             except OSError:
                 continue
             for path in leftovers:

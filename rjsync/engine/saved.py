@@ -25,7 +25,7 @@ from rjsync.files import atomic_write
 def save_plan(plan: Plan, path: str) -> None:
     """Write the plan document atomically (a reader never sees half of it)."""
     try:
-        atomic_write(Path(path), render.to_json(plan.to_json()).encode("utf-8"))
+        atomic_write(Path(path), render.to_json(plan.to_json()).encode("utf-8"), regular_only=True)
     except OSError as err:
         raise RjsyncError(f"Cannot write the plan to {path}: {err.strerror or err}.") from err
 

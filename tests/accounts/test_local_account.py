@@ -93,3 +93,17 @@ def test_local_account_two_processes_lose_no_update(tmp_path):
     snapshot = LocalAccount(tmp_path).snapshot()
     assert len(snapshot.modules) == 30
     assert len(snapshot.runbooks) == 30
+
+
+def test_local_account_plan_leaves_a_customers_dot_tmp_file_alone(tmp_path):
+    (tmp_path / "runbooks").mkdir()
+    customer = [tmp_path / ".backup.tmp", tmp_path / "runbooks" / ".Payroll.ps1.x1y2z3.tmp"]
+    for path in customer:
+        path.write_bytes(b"customer data")
+    ours = tmp_path / "runbooks" / ".rjgit-org_general_x.ps1.rjsync-k2j_a9zq.tmp"
+    ours.write_bytes(b"half")
+
+    open_account(f"local:{tmp_path}").snapshot()
+
+    assert [p.read_bytes() for p in customer] == [b"customer data"] * 2
+    assert not ours.exists()
