@@ -21,9 +21,55 @@ _DETAILS_OPEN = re.compile(r"<details(?=[\s>/]|$)", re.IGNORECASE)
 _DETAILS_CLOSE = re.compile(r"</details\s*>", re.IGNORECASE)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_INLINE = re.compile(r"[\\`|\[\]]")
+
+
+class Markdown(str):
+    """Text already written as markdown (``code``): ``cell`` and ``inline`` leave it as it is."""
+
+
+def terminal(text: Any) -> str:
+    """``text`` from input, safe to print: every control character (line breaks, escape
+    sequences) a space, and never ``::`` first (a GitHub Actions workflow command)."""
+    text = _CONTROL.sub(" ", str(text))
+    return ": :" + text[2:] if text.lstrip().startswith("::") else text
+
+
+def no_workflow_commands(text: str) -> str:
+    """``text`` with every line that starts with ``::`` (after blanks) changed to ``: :``, so
+    no input a renderer printed becomes a GitHub Actions workflow command in a log."""
+    return re.sub(r"(?m)^([ \t]*)::", r"\1: :", text)
+
+
+def inline(text: Any) -> str:
+    """``text`` from input as markdown inline text: on one line (control characters become
+    spaces), backslashes, backticks, pipes and brackets escaped, ``<`` as ``&lt;`` (no HTML, no
+    ``<!--`` that would hide the rest), so it shows as typed wherever it stands."""
+    if isinstance(text, Markdown):
+        return text
+    text = _INLINE.sub(lambda m: "\\" + m.group(0), _CONTROL.sub(" ", str(text)))
+    return text.replace("<", "&lt;")
+
+
+def code(text: Any, *, in_table: bool = True) -> Markdown:
+    """``text`` from input as a code span: on one line, fenced with more backticks than it
+    holds, ``|`` escaped in a table (GitHub reads ``\\|`` there as ``|``). Text with a ``<``
+    is ``inline`` text instead: raw HTML such as ``<!--`` can win over a code span."""
+    text = _CONTROL.sub(" ", str(text))
+    if "<" in text:
+        return Markdown(inline(text))
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    if text.startswith("`") or text.endswith("`"):
+        text = f" {text} "
+    if in_table:
+        text = text.replace("|", "\\|")
+    return Markdown(f"{fence}{text}{fence}")
+
+
 def cell(text: Any) -> str:
-    """``text`` for a table cell: backslashes and pipes escaped, on one line, no HTML tags."""
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+    """``text`` for a table cell: ``inline`` (``code`` spans as they are)."""
+    return inline(text)
 
 
 def table(header: list[str], rows: list[list[Any]]) -> list[str]:

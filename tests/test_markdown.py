@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rjsync.markdown import TRUNCATED, cell, cut_markdown, table
+from rjsync.markdown import TRUNCATED, cell, code, cut_markdown, inline, table, terminal
 
 NOTE = "\n\n> [!NOTE]\n> Cut.\n"
 CLOSERS = re.compile(r"(\n```+|\n~~~+|\n</details>)*")
@@ -57,7 +57,7 @@ def test_cell_escapes_pipes_backslashes_newlines_and_tags():
 
 
 def test_table_escapes_the_rows_and_keeps_an_empty_title():
-    assert table(["", "name"], [["✅", "`a|b`"]]) == ["| | name |", "|---|---|", "| ✅ | `a\\|b` |"]
+    assert table(["", "name"], [["✅", code("a|b")]]) == ["| | name |", "|---|---|", "| ✅ | `a\\|b` |"]
 
 
 # -- cut_markdown ----------------------------------------------------------------------------------
@@ -107,3 +107,17 @@ def test_cut_markdown_leaves_no_fence_or_section_open(text, limit):
         first_line = text.split("\n", 1)[0]
         assert kept == "" or text[len(kept)] == "\n" or len(first_line) > limit - len(NOTE)  # cut at a line
         assert unclosed(result[: len(result) - len(NOTE)]) == (None, 0)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.sampled_from(["<details>", "<details><summary>x</summary>", "</details>", "```", "````", "~~~",
+                                 "```py", "text", "x" * 700, "| a | b |", ""]), min_size=1, max_size=200),
+       st.integers(min_value=60, max_value=3000))
+def test_cut_markdown_property_never_exceeds_the_limit(lines, limit):
+    assert len(cut_markdown("\n".join(lines), limit)) <= limit
+
+
+def test_inline_and_code_escape_what_could_end_a_cell_or_open_html():
+    assert inline("a|b`c<!--\r\nd\\[e]") == "a\\|b\\`c&lt;!--  d\\\\\\[e\\]"
+    assert code("a``b|") == "```a``b\\|```" and code("`x", in_table=False) == "`` `x ``"
+    assert terminal("\x1b[31m::x\x07") == " [31m::x " and terminal("::error x") == ": :error x"

@@ -8,6 +8,7 @@ comment-based help (see ``comment_help``). Pure: text in, values out.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -629,19 +630,20 @@ def _parameter_help_from_comments(
     the comment block ending at most two lines above it, comments inside it, and the block
     right after it)."""
     leaves = list(_leaves(block))
+    starts = [leaf.start_byte for leaf in leaves]  # sorted: leaves come in source order
     result = []
     for node in parameters:
-        first = next((i for i, leaf in enumerate(leaves) if leaf.start_byte >= node.start_byte),
-                     len(leaves))
+        first = bisect.bisect_left(starts, node.start_byte)
         lines: list[str] = []
         before: list[tree_sitter.Node] = []
         min_end = _line(node) - 2
-        for leaf in reversed(leaves[:first]):
+        for index in range(first - 1, -1, -1):
+            leaf = leaves[index]
             if leaf.end_point[0] + 1 < min_end or leaf.type != "comment":
                 break
-            before.insert(0, leaf)
+            before.append(leaf)
             min_end = leaf.start_point[0]
-        for leaf in before:
+        for leaf in reversed(before):
             lines.extend(comment_help.comment_lines(_text(leaf)))
         last = first
         while last < len(leaves) and leaves[last].end_byte <= node.end_byte:
@@ -686,13 +688,13 @@ def parse_script(text: str) -> ScriptInfo:
         nodes = [c for c in plist.named_children if c.type == "script_parameter"] if plist else []
         parameters = [_parameter(node) for node in nodes]
         comments = None
-        for param, node in zip(parameters, nodes):
+        for index, param in enumerate(parameters):
             if help_info is not None and param.name.upper() in help_info.parameters:
                 param.help = help_info.parameters[param.name.upper()] or None
             else:
                 if comments is None:
                     comments = _parameter_help_from_comments(block, nodes)
-                param.help = comments[nodes.index(node)] or None
+                param.help = comments[index] or None
 
     seen: dict[str, int] = {}
     for param in parameters:

@@ -6,6 +6,7 @@ import json
 from collections import defaultdict
 
 from rjsync.catalog.model import Catalog
+from rjsync.markdown import no_workflow_commands, terminal
 
 
 def to_json(catalog: Catalog) -> str:
@@ -15,16 +16,16 @@ def to_json(catalog: Catalog) -> str:
 
 def _source_line(catalog: Catalog) -> str:
     source = catalog.source
-    parts = [f"Source: {source.location}"]
+    parts = [f"Source: {terminal(source.location)}"]
     if source.ref:
-        parts.append(f"@ {source.ref}")
+        parts.append(f"@ {terminal(source.ref)}")
     parts.append(f"(commit {source.commit[:12]}{', uncommitted changes' if source.dirty else ''})"
                  if source.commit else "(not in a git repository)")
     return " ".join(parts)
 
 
 def _clip(text: str | None, width: int) -> str:
-    text = " ".join((text or "").split())
+    text = " ".join(terminal(text or "").split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -37,12 +38,12 @@ def to_text(catalog: Catalog) -> str:
     for (context, category), runbooks in sorted(groups.items(),
                                                 key=lambda kv: (kv[0][0], kv[0][1].lower())):
         lines.append("")
-        lines.append(f"{context} / {category}")
+        lines.append(f"{terminal(context)} / {terminal(category)}")
         for runbook in runbooks:
             flags = " [scheduled]" if runbook.schedulable else ""
             count = len(runbook.parameters)
             params = f"{count} param{'s' if count != 1 else ' '}"
-            lines.append(f"  {runbook.name:<{name_width}}  {params:>9}  "
+            lines.append(f"  {terminal(runbook.name):<{name_width}}  {params:>9}  "
                          f"{_clip(runbook.synopsis, 60)}{flags}")
     if catalog.modules:
         lines.append("")
@@ -53,16 +54,16 @@ def to_text(catalog: Catalog) -> str:
             if module.required_versions:
                 version = f"= {', '.join(module.required_versions)}"
             used = len(module.runbooks)
-            lines.append(f"  {module.name:<{width}}  {version:<14}  "
+            lines.append(f"  {terminal(module.name):<{width}}  {terminal(version):<14}  "
                          f"{used} runbook{'s' if used != 1 else ''}")
     if catalog.diagnostics:
         lines.append("")
         lines.append("Diagnostics")
         for d in catalog.diagnostics:
-            where = d.path or "catalog"
+            where = terminal(d.path or "catalog")
             if d.line:
                 where += f":{d.line}"
-            lines.append(f"  {d.severity:<7} {where}: {d.message}")
+            lines.append(f"  {d.severity:<7} {where}: {terminal(d.message)}")
     lines.append("")
     errors, warnings = len(catalog.errors), len(catalog.warnings)
     lines.append(
@@ -70,4 +71,4 @@ def to_text(catalog: Catalog) -> str:
         f"{len(catalog.modules)} module{'s' if len(catalog.modules) != 1 else ''}, "
         f"{errors} error{'s' if errors != 1 else ''}, "
         f"{warnings} warning{'s' if warnings != 1 else ''}")
-    return "\n".join(lines) + "\n"
+    return no_workflow_commands("\n".join(lines) + "\n")

@@ -19,6 +19,7 @@ from rjsync.engine.apply import DONE, Outcome, steps
 from rjsync.engine.plan import Plan
 from rjsync.engine.saved import save_plan
 from rjsync.errors import RjsyncError
+from rjsync.markdown import terminal
 from rjsync.settings import SyncSettings
 from rjsync.sync import (
     AccountOpener,
@@ -108,7 +109,7 @@ class Progress:
                 if outcome.status != DONE:
                     self._bar.render_finish()
                     click.echo(outcome_line(outcome), file=self.stream)
-                self._bar.update(1, outcome.name)
+                self._bar.update(1, terminal(outcome.name))
             else:
                 click.echo(f"[{self.done}/{self.total}] {outcome_line(outcome)}", file=self.stream)
 
@@ -117,7 +118,7 @@ class Progress:
         with self._lock:
             if self._bar is not None:
                 self._bar.render_finish()
-            click.echo(f"note: {text}", file=self.stream)
+            click.echo(f"note: {terminal(text)}", file=self.stream)
 
     def close(self) -> None:
         if self._bar is not None:
@@ -126,7 +127,7 @@ class Progress:
 
 def outcome_line(outcome: Outcome) -> str:
     kind = {"runtime_environment": "runtime environment"}.get(outcome.kind, outcome.kind)
-    return f"{outcome.status:<7} {outcome.action} {kind} {outcome.name}: {outcome.message}"
+    return f"{outcome.status:<7} {outcome.action} {kind} {terminal(outcome.name)}: {terminal(outcome.message)}"
 
 
 def print_report(result: ApplyResult, out=None, err=None) -> None:

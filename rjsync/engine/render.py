@@ -10,7 +10,16 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Mapping
 
-from rjsync.markdown import GITHUB_COMMENT_LIMIT, cell, cut_markdown, table
+from rjsync.markdown import (
+    GITHUB_COMMENT_LIMIT,
+    cell,
+    code,
+    cut_markdown,
+    inline,
+    no_workflow_commands,
+    table,
+    terminal,
+)
 
 #: Hidden marker that starts every markdown plan (finds the comment to update on a PR).
 MARKDOWN_MARKER = "<!-- rjsync-plan -->"
@@ -18,6 +27,19 @@ MARKDOWN_MARKER = "<!-- rjsync-plan -->"
 _SYMBOL = {"create": "+", "update": "~", "replace": "-/+", "delete": "-"}
 _COLOUR = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red"}
 _VERB = {"create": "to create", "update": "to update", "replace": "to replace", "delete": "to delete"}
+
+
+def safe(value: Any, clean: Callable[[str], str] = terminal) -> Any:
+    """``value`` (a document or part of one) with ``clean`` applied to every string in it: what
+    the input wrote (names, synopses, targets, patterns, errors) cannot print control
+    characters or a workflow command."""
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, Mapping):
+        return {k: safe(v, clean) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [safe(v, clean) for v in value]
+    return value
 
 
 def to_json(doc: Mapping[str, Any]) -> str:
@@ -94,7 +116,9 @@ def _module_versions(change: Mapping[str, Any]) -> str:
 
 
 def to_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
-    """The plan for a terminal or a CI log: grouped, aligned, coloured when ``color``."""
+    """The plan for a terminal or a CI log: grouped, aligned, coloured when ``color``; every
+    value from the input ``terminal``-safe."""
+    doc = safe(doc)
 
     def style(text: str, **kw) -> str:
         if not color:
@@ -145,7 +169,7 @@ def to_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
             lines.append(f"  {label}: {where}: {diag['message']}")
         lines.append("")
     lines.append(style("Plan: ", bold=True) + summary_line(doc))
-    return "\n".join(lines) + "\n"
+    return no_workflow_commands("\n".join(lines) + "\n")
 
 
 # -- markdown --------------------------------------------------------------------------------------
@@ -154,8 +178,10 @@ def to_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
 def to_markdown(doc: Mapping[str, Any], *, limit: int = GITHUB_COMMENT_LIMIT) -> str:
     """The plan for a pull-request comment or job summary, always at most ``limit`` characters.
 
-    Long tables are cut (with a note saying how many rows are not shown) until it fits.
+    Long tables are cut (with a note saying how many rows are not shown) until it fits. Every
+    value from the input is escaped (``inline``, ``code``): none can end the table or open HTML.
     """
+    doc = safe(doc)
     text = _markdown(doc, None)
     if len(text) <= limit:
         return text
@@ -187,9 +213,9 @@ def _markdown(doc: Mapping[str, Any], max_rows: int | None) -> str:
     summary = doc["summary"]
     errored = summary["errors"] > 0
     icon = "❌" if errored else ("📝" if summary["has_changes"] else "✅")
-    lines = [MARKDOWN_MARKER, f"### {icon} rjsync plan for `{doc['target']}`", "",
+    lines = [MARKDOWN_MARKER, f"### {icon} rjsync plan for {code(doc['target'], in_table=False)}", "",
              f"**{summary_line(doc)}**", "",
-             f"Source: `{_source_line(doc)}`  ", f"Policy: {_policy_line(doc)}", ""]
+             f"Source: {code(_source_line(doc), in_table=False)}  ", f"Policy: {inline(_policy_line(doc))}", ""]
     lines += ["| | create | update | replace | delete |", "|---|---:|---:|---:|---:|"]
     for kind, title in (("runbook", "Runbooks"), ("module", "Modules")):
         counts = summary["by_kind"][kind]
@@ -214,22 +240,22 @@ def _markdown(doc: Mapping[str, Any], max_rows: int | None) -> str:
         if not changes:
             continue
         if kind == "module":
-            rows = [[c["action"], f"`{c['name']}`", _module_versions(c), c["reason"]] for c in changes]
+            rows = [[c["action"], code(c["name"]), _module_versions(c), c["reason"]] for c in changes]
             table = _table(["action", "module", "version", "reason"], rows, max_rows, "module changes")
         else:
-            rows = [[c["action"], f"`{c['name']}`", c["reason"]] for c in changes]
+            rows = [[c["action"], code(c["name"]), c["reason"]] for c in changes]
             table = _table(["action", "runbook", "reason"], rows, max_rows, "runbook changes")
         lines += _details(f"{title} ({len(changes)})", table)
     if doc["drift"]:
-        rows = [[f"`{d['name']}`", d["reason"], "overwritten" if d["action"] == "overwrite" else "kept"]
+        rows = [[code(d["name"]), d["reason"], "overwritten" if d["action"] == "overwrite" else "kept"]
                 for d in doc["drift"]]
         lines += _details(f"Drift: changed in the portal ({len(rows)})",
                           _table(["runbook", "what changed", "plan"], rows, max_rows, "drifted runbooks"), open_=True)
     if doc["skipped"]:
-        rows = [[s["kind"], f"`{s['name']}`", s["reason"]] for s in doc["skipped"]]
+        rows = [[s["kind"], code(s["name"]), s["reason"]] for s in doc["skipped"]]
         lines += _details(f"Left alone ({len(rows)})", _table(["kind", "name", "why"], rows, max_rows, "entries"))
     if doc["diagnostics"]:
-        rows = [[d["severity"], f"`{d['path'] or 'catalog'}{':' + str(d['line']) if d['line'] else ''}`", d["message"]]
+        rows = [[d["severity"], code(f"{d['path'] or 'catalog'}{':' + str(d['line']) if d['line'] else ''}"), d["message"]]
                 for d in doc["diagnostics"]]
         lines += _details(f"Diagnostics ({len(rows)})", _table(["severity", "where", "message"], rows, max_rows,
                                                                "diagnostics"), open_=errored)

@@ -12,7 +12,14 @@ from typing import Any, Mapping
 
 from rjsync.engine import render
 from rjsync.fleet import APPLIED, APPLY, CHANGES, ERROR, IN_SYNC, INCOMPLETE, NO_CHANGES, PLAN
-from rjsync.markdown import GITHUB_COMMENT_LIMIT, cell, cut_markdown, table
+from rjsync.markdown import (
+    GITHUB_COMMENT_LIMIT,
+    code,
+    cut_markdown,
+    inline,
+    no_workflow_commands,
+    table,
+)
 
 _ICON = {NO_CHANGES: "✅", IN_SYNC: "✅", APPLIED: "✅", CHANGES: "📝", INCOMPLETE: "⚠️", ERROR: "❌"}
 _TITLE = {PLAN: "plan", APPLY: "apply"}
@@ -41,11 +48,12 @@ def status_cell(account: Mapping[str, Any]) -> str:
 def section_text(account: Mapping[str, Any], color: bool, body: str | None = None) -> str:
     """One account's part of the text output: a header line naming it, then its plan (or
     ``body``, its apply output), or its error. ``account`` is one of the fleet document's."""
+    account = render.safe(account)
     lines = [f"=== {account['name']} ({account['manifest']}) ==="]
     text = body if body is not None else (render.to_text(account["plan"], color=color) if account["plan"] else "")
     if account["error"] and (account["plan"] is None or account["status"] == ERROR):
         text += f"Error: {account['error']}\n"
-    return "\n".join(lines) + "\n" + text + "\n"
+    return no_workflow_commands("\n".join(lines) + "\n" + text + "\n")
 
 
 def fleet_verdict(doc: Mapping[str, Any], command: str) -> str:
@@ -61,6 +69,7 @@ def fleet_verdict(doc: Mapping[str, Any], command: str) -> str:
 
 def fleet_summary_text(doc: Mapping[str, Any], *, command: str, folder: str) -> str:
     """The summary table that ends a fleet's text output, the errors under it, and a verdict."""
+    doc, folder = render.safe(doc), render.terminal(folder)
     header = ["ACCOUNT", "TARGET", "CHANGES", "STATUS"]
     rows = [[a["name"], a["target"] or "-", changes_cell(a["plan"]), status_cell(a)] for a in doc["accounts"]]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
@@ -71,7 +80,7 @@ def fleet_summary_text(doc: Mapping[str, Any], *, command: str, folder: str) -> 
     if errors:
         lines += ["", "Errors:"] + [f"  {a['name']}: {a['error']}" for a in errors]
     lines += ["", f"Fleet {_TITLE[command]}: {fleet_verdict(doc, command)}"]
-    return "\n".join(lines) + "\n"
+    return no_workflow_commands("\n".join(lines) + "\n")
 
 
 #: Below this many characters (about 25 table rows) an account's plan is left out rather than cut further.
@@ -141,7 +150,7 @@ def _fair_shares(lengths: list[tuple[str, int]], budget: int) -> dict[str, int]:
 def _markdown_head(doc: Mapping[str, Any], folder: str, accounts: list, max_rows: int | None) -> str:
     summary = doc["summary"]
     icon = "❌" if summary["errors"] else ("📝" if summary.get("changes") else "✅")
-    lines = [render.MARKDOWN_MARKER, f"## {icon} rjsync plan for `{cell(folder)}`", "",
+    lines = [render.MARKDOWN_MARKER, f"## {icon} rjsync plan for {code(folder)}", "",
              f"**{fleet_verdict(doc, PLAN)}**", ""]
     rows = accounts
     if max_rows is not None:
@@ -149,17 +158,17 @@ def _markdown_head(doc: Mapping[str, Any], folder: str, accounts: list, max_rows
         rows = sorted(accounts, key=lambda a: (rank.get(a["status"], 2), a["name"]))[:max_rows]
         rows.sort(key=lambda a: a["name"])
     lines += table(["", "account", "target", "changes", "status"],
-                   [[_ICON[a["status"]], f"`{a['name']}`", f"`{a['target']}`" if a["target"] else "-",
+                   [[_ICON[a["status"]], code(a["name"]), code(a["target"]) if a["target"] else "-",
                      changes_cell(a["plan"]), status_cell(a)] for a in rows])
     if len(rows) < len(accounts):
         lines += ["", f"_… and {len(accounts) - len(rows)} more accounts without changes or errors not "
                       "listed (comment size limit)._"]
     errors = [a for a in rows if a["error"]]
     if errors:
-        lines += ["", "**Errors**", ""] + [f"- `{cell(a['name'])}`: {cell(a['error'])}" for a in errors]
+        lines += ["", "**Errors**", ""] + [f"- {code(a['name'])}: {inline(a['error'])}" for a in errors]
     return "\n".join(lines) + "\n\n"
 
 
 def _markdown_section(account: Mapping[str, Any], plan_markdown: str) -> str:
     body = plan_markdown.replace(render.MARKDOWN_MARKER + "\n", "", 1)
-    return f"## `{cell(account['name'])}`\n\n{body}\n"
+    return f"## {code(account['name'])}\n\n{body}\n"

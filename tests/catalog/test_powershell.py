@@ -340,3 +340,12 @@ def test_parse_script_reads_parameter_help_from_comments_in_the_param_block():
     '''))
     assert [p.help for p in info.parameters] == [
         "The user to act on.", "From the help block.", None]
+
+
+def test_parse_script_with_thousands_of_parameters_reads_each_ones_help():
+    params = ",\n".join(f"    # Value number {n}.\n    [string] $P{n}" for n in range(2000))
+    info = parse_script(f"<#\n.SYNOPSIS\nMany.\n.PARAMETER P7\nSeven.\n#>\nparam(\n{params}\n)\n")
+    assert len(info.parameters) == 2000
+    assert [(p.name, p.help) for p in info.parameters[:3]] == [("P0", "Value number 0."), ("P1", "Value number 1."),
+                                                               ("P2", "Value number 2.")]
+    assert (info.parameters[7].help, info.parameters[1999].help) == ("Seven.", "Value number 1999.")

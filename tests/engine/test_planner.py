@@ -408,3 +408,21 @@ def test_plan_classic_runbook_named_with_its_system_environment_is_classic():
     assert not plan(catalog({RESET: data}), snap, classic).has_changes
     moved = plan(catalog({RESET: data}), snap)  # into RJ-PowerShell-7.4: still an update
     assert [c.reason for c in moved.changes] == ["runtime classic -> RJ-PowerShell-7.4"]
+
+
+def test_pair_with_many_exclude_patterns_matches_as_fnmatch_does():
+    import fnmatch
+
+    odd = ("*", "?jgit-*", "[!r]*", "*[-_]tool", "RJGIT-ORG_*", "user/sec*/*", "*a[b", "*_internal_t??l")
+    patterns = tuple(f"rjgit-nothing_{n}" for n in range(3000)) + tuple(f"*nothing-{n}-*" for n in range(3000))
+    names = ["rjgit-org_internal_tool", "rjgit-org_ab", "rjgit-org_a[b"]
+    for chosen in [odd[i:] for i in range(len(odd))] + [patterns + odd[3:], ("rjgit-org_internal_tool",) + odd]:
+        policy = dataclasses.replace(POLICY, exclude=chosen)
+        pairing = pair(catalog({RESET: script()}), snapshot(*(live(n) for n in names)), policy)
+        expected = {}
+        for name, path in [(RESET_NAME, RESET)] + [(n, None) for n in names]:
+            first = next((p for p in chosen for v in (name, path)
+                          if v and fnmatch.fnmatchcase(v.lower(), p.lower())), None)
+            if first:
+                expected[name] = f"excluded by the pattern '{first}'"
+        assert dict(pairing.excluded) == expected
