@@ -117,15 +117,12 @@ def test_cli_user_errors_still_exit_1_with_their_sentence():
 def test_apply_gallery_flag_comes_before_the_manifest_and_the_environment(tmp_path, arm, gallery, credential,
                                                                           monkeypatch):
     import rjsync.sync
-    from fakes.accounts import ARM_ID, FAST
+    from fakes.accounts import ARM_ID, FAST, write_storage_source
 
     mirror = gallery.serve_at("/nuget/psgallery")
     gallery.redirects = False  # a mirror that serves the package itself: the links are on the mirror
     monkeypatch.setenv("RJSYNC_GALLERY", "https://127.0.0.1:9/environment")
-    script = tmp_path / "src" / "user" / "general" / "storage.ps1"
-    script.parent.mkdir(parents=True)
-    script.write_text("#Requires -Modules @{ModuleName='Az.Storage'; ModuleVersion='6.0.0'}\n"
-                      "<#\n.SYNOPSIS\nLists containers.\n#>\nparam([string] $Name)\nWrite-Output $Name\n")
+    write_storage_source(tmp_path / "src")
     manifest = tmp_path / "acct.yaml"
     manifest.write_text(f"source: {{path: src}}\ntarget: {ARM_ID}\nazure: {{gallery: 'https://127.0.0.1:9/manifest'}}\n")
     opened = []

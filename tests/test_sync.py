@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fakes.accounts import ARM_ID, FAST
+from fakes.accounts import ARM_ID, FAST, write_storage_source
 from fakes.arm import FakeEnvironment
 from rjsync.accounts import open_account
 from rjsync.accounts.azure import AzureAccount
@@ -248,10 +248,7 @@ def test_sync_imports_modules_from_the_gallery_mirror_the_manifest_names(tmp_pat
     mirror = gallery.serve_at("/repository/psgallery-proxy")
     gallery.redirects = False  # a mirror that serves the package itself: the links are on the mirror
     monkeypatch.setenv("RJSYNC_GALLERY", "https://127.0.0.1:9/not-this-one")  # the manifest comes first
-    script = tmp_path / "src" / "user" / "general" / "storage.ps1"
-    script.parent.mkdir(parents=True)
-    script.write_text("#Requires -Modules @{ModuleName='Az.Storage'; ModuleVersion='6.0.0'}\n"
-                      "<#\n.SYNOPSIS\nLists containers.\n#>\nparam([string] $Name)\nWrite-Output $Name\n")
+    write_storage_source(tmp_path / "src")
     manifest = tmp_path / "acct.yaml"
     manifest.write_text(f"source: {{path: src}}\ntarget: {ARM_ID}\nazure: {{gallery: '{mirror}/'}}\n")
     settings = settings_from(manifest=str(manifest), source=None, ref=None, target=None)

@@ -23,3 +23,12 @@ def receipt_without_stamp(tags) -> dict:
     stamp = tags.pop(RECEIPT_TIME_TAG)
     assert datetime.strptime(stamp, TIME_FORMAT)
     return tags
+
+
+def write_storage_source(root) -> None:
+    """A folder source in ``root`` with one runbook that requires Az.Storage 6.0.0 (which
+    depends on Az.Accounts in the fake gallery): a sync of it imports two packages."""
+    script = root / "user" / "general" / "storage.ps1"
+    script.parent.mkdir(parents=True)
+    script.write_text("#Requires -Modules @{ModuleName='Az.Storage'; ModuleVersion='6.0.0'}\n"
+                      "<#\n.SYNOPSIS\nLists containers.\n#>\nparam([string] $Name)\nWrite-Output $Name\n")
