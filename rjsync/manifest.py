@@ -146,6 +146,8 @@ def _compose(shown: str) -> tuple[yaml.SafeLoader, yaml.Node | None]:
         line = text.count("\n", 0, err.position) + 1
         raise ManifestError(f"{shown}:{line}: not valid YAML: {err.reason} "
                             f"(character #x{err.character:04x}).") from None
+    except RecursionError:  # the composer recurses once per level: bound it with a sentence
+        raise ManifestError(f"{shown}: not valid as a manifest: its YAML is nested too deeply.") from None
     return loader, root
 
 

@@ -251,7 +251,7 @@ class LocalAccount:
                 f"(waited {self._lock_timeout:g} s for {self._lock_file})."
             ) from err
         self._remove_leftovers()
-        return _Release(lock)
+        return _Release(lock, self.path)
 
     def _remove_leftovers(self) -> None:
         """Temporary files of a writer that was killed (none is being written: we hold the lock);
@@ -284,8 +284,12 @@ class LocalAccount:
         except FileNotFoundError:
             # dropped in by hand: a customer's published Windows PowerShell runbook
             return LiveRunbook(script.stem, "PowerShell", None, STATE_PUBLISHED, "", {}, mtime)
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, RecursionError) as err:
             raise AccountError(f"Cannot read the runbook metadata {meta_path}: {err}.") from err
+        problem = _meta_problem(meta)
+        if problem:
+            raise AccountError(f"The runbook metadata {meta_path} is corrupt: {problem}; "
+                               "fix or delete the file.")
         modified = meta.get("last_modified")
         return LiveRunbook(
             name=script.stem,
@@ -307,8 +311,12 @@ class LocalAccount:
             data = json.loads(self._modules_file.read_text(encoding="utf-8"))
         except FileNotFoundError:
             data = {}
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, RecursionError) as err:
             raise AccountError(f"Cannot read {self._modules_file}: {err}.") from err
+        problem = _modules_problem(data)
+        if problem:
+            raise AccountError(f"The module list {self._modules_file} is corrupt: {problem}; "
+                               "fix or delete the file.")
         data.setdefault("modules", {})
         data.setdefault("runtime_environments", {})
         return data
@@ -327,14 +335,24 @@ class LocalAccount:
 
 
 class _Release:
-    def __init__(self, lock: FileLock):
+    """Releases the lock; an ``OSError`` inside (a full disk, a read-only or forbidden file)
+    becomes an :class:`AccountError` sentence, so an apply fails that change and goes on."""
+
+    def __init__(self, lock: FileLock, path: Path):
         self._lock = lock
+        self._path = path
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, kind, err, trace):
         self._lock.release()
+        if isinstance(err, OSError):
+            where = f" ({err.filename})" if err.filename else ""
+            raise AccountError(
+                f"The directory account '{self._path}' cannot be read or written: "
+                f"{err.strerror or err}{where}."
+            ) from err
 
 
 def _sidecar(script: Path) -> Path:
@@ -357,3 +375,62 @@ def _require_environment(environments: dict, name: str) -> dict:
             "(rjsync creates RJ-PowerShell-7.4 when it is missing)."
         )
     return env
+
+
+# -- checking files a person may have edited: a sentence, not a KeyError later ----------------------
+
+
+def _text_or_none(value) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _meta_problem(meta) -> str | None:
+    if not isinstance(meta, dict):
+        return "it is not a JSON object"
+    for key in ("runbook_type", "runtime_environment", "state", "description", "last_modified"):
+        if not _text_or_none(meta.get(key)):
+            return f"'{key}' is not text"
+    tags = meta.get("tags")
+    if tags is not None and not (isinstance(tags, dict) and all(isinstance(v, str) for v in tags.values())):
+        return "'tags' is not an object of texts"
+    if meta.get("last_modified"):
+        try:
+            stamp = datetime.fromisoformat(meta["last_modified"])
+        except ValueError:
+            return "'last_modified' is not a date and time"
+        if stamp.tzinfo is None:
+            return "'last_modified' has no time zone"
+    return None
+
+
+def _module_problem(entry, where: str) -> str | None:
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        return f"{where} is not an object with a 'name'"
+    if not all(_text_or_none(entry.get(k)) for k in ("version", "provisioning_state", "error")):
+        return f"{where} has a version, state or error that is not text"
+    return None
+
+
+def _modules_problem(data) -> str | None:
+    if not isinstance(data, dict):
+        return "it is not a JSON object"
+    modules, environments = data.get("modules", {}), data.get("runtime_environments", {})
+    if not isinstance(modules, dict) or not isinstance(environments, dict):
+        return "'modules' and 'runtime_environments' must be objects"
+    for key, entry in modules.items():
+        if problem := _module_problem(entry, f"module '{key}'"):
+            return problem
+    for key, env in environments.items():
+        where = f"runtime environment '{key}'"
+        if not isinstance(env, dict) or not all(isinstance(env.get(k), str) for k in ("name", "language", "version")):
+            return f"{where} lacks a text name, language or version"
+        if not isinstance(env.get("packages"), dict):
+            return f"{where} has no 'packages' object"
+        defaults = env.get("default_packages")
+        if defaults is not None and not (isinstance(defaults, dict)
+                                         and all(isinstance(v, str) for v in defaults.values())):
+            return f"{where} has 'default_packages' that are not an object of versions"
+        for name, entry in env["packages"].items():
+            if problem := _module_problem(entry, f"package '{name}' of {where}"):
+                return problem
+    return None

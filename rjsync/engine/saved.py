@@ -37,6 +37,8 @@ def load_plan(path: str) -> Plan:
         raise PlanError(f"The plan file {path} does not exist.") from None
     except (OSError, ValueError) as err:
         raise PlanError(f"Cannot read the plan file {path}: {err}.") from None
+    except RecursionError:  # the JSON decoder recurses once per level
+        raise PlanError(f"{path} is not a valid rjsync plan: its JSON is nested too deeply.") from None
     if not isinstance(doc, dict) or "format_version" not in doc:
         raise PlanError(f"{path} is not an rjsync plan (no format_version); make one with rjsync plan --out.")
     if doc["format_version"] != FORMAT_VERSION:
@@ -49,6 +51,8 @@ def load_plan(path: str) -> Plan:
         return plan
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise PlanError(f"{path} is not a valid rjsync plan ({type(err).__name__}: {err}).") from None
+    except RecursionError:
+        raise PlanError(f"{path} is not a valid rjsync plan: a value is nested too deeply.") from None
     except RjsyncError as err:  # a policy no sync may have, e.g. an empty prefix
         raise PlanError(f"{path} is not a valid rjsync plan: {err.message}") from None
 
