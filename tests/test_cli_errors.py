@@ -88,11 +88,10 @@ def test_apply_deeply_nested_plan_file_is_a_sentence(tmp_path):
     assert "plan.json" in line
 
 
-def test_catalog_deeply_nested_literal_is_a_diagnostic_not_a_traceback(tmp_path):
-    src = write_source(tmp_path / "src", {"user/general/deep.ps1": "$x = " + "@(" * 3000 + ")" * 3000 + "\n"})
+def test_plan_deeply_nested_literal_is_a_catalog_error_not_a_traceback(tmp_path):
+    src = write_source(tmp_path / "src", {"user/general/deep.ps1": "param($x = " + "@(" * 3000 + ")" * 3000 + ")\n"})
 
-    result = invoke("catalog", src, "--format", "json")
+    result = plan(src, tmp_path / "account")
 
-    assert "Traceback" not in result.output
-    assert not isinstance(result.exception, RecursionError), repr(result.exception)
-    assert "nest" in result.output.lower(), result.output
+    sentence(result)
+    assert "param block is nested too deeply to be read" in result.output

@@ -98,7 +98,11 @@ def _read_runbook(
             "warning", path, None,
             f"not valid UTF-8 and has no BOM; read as {decoded.encoding}. Windows PowerShell 5.1 "
             "reads it as ANSI, PowerShell 7 as UTF-8: save it as UTF-8 with a BOM"))
-    script = parse_script(decoded.text)
+    try:
+        script = parse_script(decoded.text)
+    except RecursionError:  # the tree walks recurse once per level of nesting
+        problems.append(Diagnostic("error", path, None, "the script is nested too deeply to be read"))
+        return None, problems
     for d in script.diagnostics:
         problems.append(Diagnostic(d.severity, path, d.line, d.message))
     if not script.param_block_ok:
@@ -163,7 +167,7 @@ def _customization(inputs: list[str], text: str, path: str, problems: list[Diagn
         line = _line_of(text, "RunbookCustomization")
         try:
             return load_lenient_json(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             problems.append(Diagnostic(
                 "warning", path, line,
                 f"RunbookCustomization in .INPUTS is not valid JSON: {_short(exc)}; "
@@ -187,6 +191,8 @@ def _line_of(text: str, needle: str) -> int | None:
 
 
 def _short(exc: Exception) -> str:
+    if isinstance(exc, RecursionError):  # the parsers recurse once per level of nesting
+        return "it is nested too deeply"
     return str(exc).splitlines()[0][:160]
 
 
@@ -198,7 +204,7 @@ def _permissions(path: str, by_path: dict[str, SourceFile], problems: list[Diagn
     try:
         data = load_lenient_json(decode(sidecar.data).text)
         return normalize_permissions(data)
-    except (ValueError, TypeError, AttributeError) as exc:
+    except (ValueError, TypeError, AttributeError, RecursionError) as exc:
         problems.append(Diagnostic(
             "warning", sidecar_path, _error_line(exc),
             f"permissions file cannot be read: {_short(exc)}"))

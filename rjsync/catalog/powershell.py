@@ -686,7 +686,11 @@ def parse_script(text: str) -> ScriptInfo:
     if block is not None and block_ok:
         plist = next((c for c in block.named_children if c.type == "parameter_list"), None)
         nodes = [c for c in plist.named_children if c.type == "script_parameter"] if plist else []
-        parameters = [_parameter(node) for node in nodes]
+        try:
+            parameters = [_parameter(node) for node in nodes]
+        except RecursionError:  # a literal nested ~1,000 deep (@(@(...))): literal() recurses
+            block_ok, parameters = False, []
+            diagnostics.append(ScriptDiagnostic("error", _line(block), "param block is nested too deeply to be read"))
         comments = None
         for index, param in enumerate(parameters):
             if help_info is not None and param.name.upper() in help_info.parameters:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import textwrap
 
+import pytest
+
 from rjsync.catalog.build import build_catalog
 from rjsync.catalog.model import SourceFile, SourceInfo
 
@@ -179,3 +181,29 @@ def test_build_catalog_hash_does_not_change_when_a_file_is_re_encoded():
     second = build({"user/general/a.ps1": b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode()})
     assert first.runbooks[0].sha256 == second.runbooks[0].sha256
     assert second.runbooks[0].encoding == "utf-8-bom"
+
+
+DEEP = 3000  # past Python's recursion limit (1,000): each parser recurses once per level
+
+
+@pytest.mark.parametrize("params", ["$x = " + "@(" * DEEP + ")" * DEEP,
+                                    "[ValidateSet(" + "@(" * DEEP + ")" * DEEP + ")] $x"])
+def test_build_catalog_keeps_a_script_with_deeply_nested_literals_out_with_an_error(params):
+    catalog = build({"user/general/deep.ps1": ps1(params=params), "user/general/fine.ps1": ps1()})
+
+    assert [r.path for r in catalog.runbooks] == ["user/general/fine.ps1"]
+    assert ("error", "user/general/deep.ps1", "param block is nested too deeply to be read") in messages(catalog)
+
+
+@pytest.mark.parametrize("tail", ["", ","])  # strict JSON, then json5 (a trailing comma)
+def test_build_catalog_reports_deeply_nested_permissions_and_customization_as_warnings(tail):
+    nested = "[" * DEEP + "]" * DEEP + tail
+    catalog = build({"user/general/a.ps1": ps1(inputs=f"RunbookCustomization: {nested}"),
+                     "user/general/a.permissions.json": nested.encode()})
+
+    assert [r.customization for r in catalog.runbooks] == [None]
+    assert [r.permissions for r in catalog.runbooks] == [None]
+    assert ("warning", "user/general/a.permissions.json",
+            "permissions file cannot be read: it is nested too deeply") in messages(catalog)
+    assert ("warning", "user/general/a.ps1", "RunbookCustomization in .INPUTS is not valid JSON: it is "
+            "nested too deeply; the portal ignores it") in messages(catalog)
