@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import multiprocessing
+import os
 
 import pytest
 from filelock import FileLock
 
+import rjsync.files
 from fakes.accounts import receipt_without_stamp
 from rjsync.accounts import ModuleImport, RunbookWrite, open_account
 from rjsync.accounts.local import LocalAccount
@@ -107,3 +110,19 @@ def test_local_account_plan_leaves_a_customers_dot_tmp_file_alone(tmp_path):
 
     assert [p.read_bytes() for p in customer] == [b"customer data"] * 2
     assert not ours.exists()
+
+
+def test_local_account_write_error_is_an_account_error_and_releases_the_lock(tmp_path, monkeypatch):
+    account = LocalAccount(tmp_path)
+    real = os.replace
+
+    def read_only(src, dst):
+        raise OSError(errno.EROFS, "Read-only file system", str(dst))
+
+    monkeypatch.setattr(rjsync.files.os, "replace", read_only)
+    with pytest.raises(AccountError, match=r"cannot be read or written: Read-only file system \(.*\.meta\.json\)\.$"):
+        account.write_runbook(RunbookWrite("rjgit-org_general_x", b"Write-Output 1"))
+    monkeypatch.setattr(rjsync.files.os, "replace", real)
+
+    account.write_runbook(RunbookWrite("rjgit-org_general_x", b"Write-Output 1"))  # the lock was released
+    assert (tmp_path / "runbooks" / "rjgit-org_general_x.ps1").read_bytes() == b"Write-Output 1"
