@@ -34,8 +34,11 @@ def check_markdown(text: str, doc: dict) -> None:
     rows = [line for line in lines if line.startswith("| create ") or line.startswith("| update ")
             or line.startswith("| replace ") or line.startswith("| delete ")]
     assert len(rows) == len(doc["changes"])
-    for row in rows:  # every row has as many unescaped pipes as the header: none from the input
-        assert len(re.findall(r"(?<!\\)\|", row.replace("\\\\", ""))) in (4, 5)
+    # every row has as many cell delimiters as the header: none from the input. GFM splits a row
+    # before inline parsing, and a pipe right after a backslash is never a delimiter there (the
+    # table extension's cell scanner), whatever precedes that backslash.
+    for row in rows:
+        assert len(re.findall(r"(?<!\\)\|", row)) in (4, 5)
     assert not any(line.lstrip().startswith("::") for line in lines)
 
 
