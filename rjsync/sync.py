@@ -109,9 +109,15 @@ def read_contents(account: Account, names: list[str], concurrency: int) -> dict[
 def plan_against(account: Account, catalog: Catalog, policy: Policy, concurrency: int) -> tuple[Snapshot, Plan]:
     """Snapshot ``account`` and plan ``catalog`` against it (reading the contents it needs)."""
     snapshot = account.snapshot(snapshot_scope(policy))
+    return snapshot, plan_snapshot(account, catalog, snapshot, policy, concurrency)
+
+
+def plan_snapshot(account: Account, catalog: Catalog, snapshot: Snapshot, policy: Policy,
+                  concurrency: int) -> Plan:
+    """Plan ``catalog`` against ``snapshot`` of ``account``, reading the contents it needs."""
     pairing = pair(catalog, snapshot, policy)
     contents = read_contents(account, pairing.content_needed(), concurrency)
-    return snapshot, plan_sync(pairing, target=account.target, contents=contents)
+    return plan_sync(pairing, target=account.target, contents=contents)
 
 
 def prepare(settings: SyncSettings, *, opener: AccountOpener = default_opener,
@@ -153,9 +159,7 @@ def prepare_saved(path: str, *, azure: AzureOptions, concurrency: int,
         account = on_failure.enter_context(contextlib.closing(opener(settings)))
         snapshot = account.snapshot(snapshot_scope(plan.policy))
         check_account_fresh(plan, snapshot, path)
-        pairing = pair(catalog, snapshot, plan.policy)
-        contents = read_contents(account, pairing.content_needed(), concurrency)
-        fresh = plan_sync(pairing, target=account.target, contents=contents)
+        fresh = plan_snapshot(account, catalog, snapshot, plan.policy, concurrency)
         check_same_plan(plan, fresh, path)
         on_failure.pop_all()  # fresh: the Prepared owns the account now
     return Prepared(settings, checkout, catalog, account, snapshot, fresh)
