@@ -41,6 +41,11 @@ class AccountError(RjsyncError):
     """The automation account cannot be read or written."""
 
 
+class GrantsUnreadable(AccountError):
+    """The grants of the identity the runbooks run as cannot be read (no identity on the
+    account, no read rights in Microsoft Graph): a plan says "not checked" and why, and goes on."""
+
+
 class ManifestError(RjsyncError):
     """A manifest file is missing, not YAML, or names an unknown key or a wrong type."""
 

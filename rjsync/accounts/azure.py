@@ -86,7 +86,7 @@ from rjsync.accounts.pacing import (
 )
 from rjsync.catalog.naming import OWNED_PREFIX
 from rjsync.catalog.text import normalized_sha256
-from rjsync.errors import AccountError
+from rjsync.errors import AccountError, GrantsUnreadable
 
 API_VERSION = "2024-10-23"
 
@@ -275,6 +275,10 @@ class AzureAccount:
             text = None
         self._index = ReceiptIndex.parse(text if isinstance(text, str) else None)
         return self._index
+
+    def read_grants(self):
+        # Issue 15 replaces this with a read through Microsoft Graph.
+        raise GrantsUnreadable("reading the identity's grants through Microsoft Graph is not built yet")
 
     def finish(self) -> None:
         """Store the receipt index when an apply changed it (one write; a plan never calls this).

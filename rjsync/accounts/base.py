@@ -182,6 +182,23 @@ class ModuleImport:
     requirements: Mapping[str, str | None] = field(default_factory=dict, hash=False)
 
 
+@dataclass(frozen=True)
+class Grants:
+    """What the identity the account's runbooks run as holds (issue 15).
+
+    ``app_roles``: (resource appId in lower case, app-role value as the resource spells it,
+    e.g. ("00000003-0000-0000-c000-000000000000", "User.Read.All")).
+    ``directory_roles``: (role template id in lower case, display name) of Entra directory
+    roles assigned to it (for built-in roles the definition id is the template id).
+    ``principal_id``: the identity's service principal (object) id, None for a directory account
+    that does not name one.
+    """
+
+    principal_id: str | None
+    app_roles: frozenset[tuple[str, str]] = frozenset()
+    directory_roles: frozenset[tuple[str, str]] = frozenset()
+
+
 @runtime_checkable
 class Account(Protocol):
     """The narrow interface the engine drives. Implementations raise only ``RjsyncError``s."""
@@ -220,6 +237,11 @@ class Account(Protocol):
 
     def import_module(self, spec: ModuleImport) -> LiveModule:
         """Import or upgrade a module/package (dependencies first) and wait until it is done."""
+
+    def read_grants(self) -> Grants:
+        """The app roles and directory roles held by the identity the runbooks run as (read-only).
+        Raises ``GrantsUnreadable`` with the reason when they cannot be read: the plan's
+        permissions section then says "not checked" and why."""
 
     def finish(self) -> None:
         """An apply is over: store what the account keeps between syncs (the Azure account's

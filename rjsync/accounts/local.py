@@ -51,7 +51,7 @@ from rjsync.accounts.base import (
 )
 from rjsync.catalog.naming import OWNED_PREFIX
 from rjsync.catalog.text import normalized_sha256
-from rjsync.errors import AccountError
+from rjsync.errors import AccountError, GrantsUnreadable
 from rjsync.files import atomic_write, is_own_temp
 
 _META = ".meta.json"
@@ -222,6 +222,10 @@ class LocalAccount:
             table[spec.name.lower()] = entry
             self._write_modules(state)
             return _module(entry)
+
+    def read_grants(self):
+        # Issue 15 replaces this with the grants file the directory account describes.
+        raise GrantsUnreadable("this directory account describes no identity")
 
     def finish(self) -> None:
         pass  # files are read whole: nothing is kept between syncs
