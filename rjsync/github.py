@@ -27,6 +27,7 @@ import requests
 
 from rjsync import __version__
 from rjsync.errors import RjsyncError
+from rjsync.source import redact
 
 DEFAULT_API_URL = "https://api.github.com"
 
@@ -84,17 +85,38 @@ def find_marked(comments: list[Comment], marker: str) -> Comment | None:
     return None
 
 
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def check_api_url(api_url: str) -> str:
+    """``api_url`` without a trailing slash, or ``GitHubError``: the token is sent to it, so it
+    must be https (plain http only to this machine's loopback, for tests and local proxies) and
+    carry no credentials, query or fragment of its own. Messages show it redacted."""
+    shown = redact(api_url)
+    split = urlsplit(api_url)
+    if split.scheme.lower() not in ("https", "http") or not split.hostname:
+        raise GitHubError(f"The GitHub API URL {shown!r} is not an https URL; "
+                          "give e.g. --api-url https://api.github.com.")
+    if split.username is not None or split.password is not None:
+        raise GitHubError(f"The GitHub API URL {shown!r} carries credentials; give the URL without them "
+                          "and the token in GITHUB_TOKEN.")
+    if split.query or split.fragment:
+        raise GitHubError(f"The GitHub API URL {shown!r} has a query or fragment; give only the API's "
+                          "address, e.g. https://api.github.com.")
+    if split.scheme.lower() == "http" and split.hostname.lower() not in _LOOPBACK:
+        raise GitHubError(f"The GitHub API URL {shown!r} is plain http: the token would cross the network "
+                          "unencrypted; give its https address.")
+    return api_url.rstrip("/")
+
+
 class GitHub:
     """A small GitHub REST client. ``sleep`` and the retry settings are for tests."""
 
     def __init__(self, token: str, api_url: str = DEFAULT_API_URL, *, retries: int = 3, backoff: float = 1.0,
                  max_wait: float = 60.0, timeout: float = 30.0, sleep: Callable[[float], None] | None = None,
                  session: requests.Session | None = None) -> None:
-        self.api_url = api_url.rstrip("/")
+        self.api_url = check_api_url(api_url)
         split = urlsplit(self.api_url)
-        if split.scheme not in ("https", "http") or not split.netloc:
-            raise GitHubError(f"The GitHub API URL {api_url!r} is not an http(s) URL; "
-                              "give e.g. --api-url https://api.github.com.")
         self._origin = (split.scheme, split.netloc.lower())
         self.retries, self.backoff, self.max_wait, self.timeout = retries, backoff, max_wait, timeout
         self._sleep = sleep or _pause

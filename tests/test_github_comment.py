@@ -366,3 +366,34 @@ def test_github_client_retries_then_reports_a_failing_write(github):
     assert caught.value.transient and caught.value.status == 500
     assert len(github.server.requests("PATCH")) == 2  # a PATCH is idempotent: retried
     assert len(github.comments(REPO, PR)) == 1
+
+
+@pytest.mark.parametrize("api_url, says", [
+    ("http://github.example.com/api/v3", "is plain http: the token would cross the network unencrypted"),
+    ("ftp://github.example.com", "is not an https URL"),
+    ("https://github.example.com/api/v3?access_token=s3cret", "has a query or fragment"),
+])
+def test_github_comment_sends_the_token_only_over_https(github, monkeypatch, api_url, says):
+    monkeypatch.setenv("GITHUB_API_URL", api_url)
+
+    result = comment("--pr", PR)
+
+    assert result.exit_code == 1
+    assert says in result.output
+    assert "s3cret" not in result.output
+    assert github.server.requests() == []
+
+
+def test_github_comment_plain_http_to_loopback_is_allowed():
+    assert GitHub(TOKEN, "http://127.0.0.1:9/").api_url == "http://127.0.0.1:9"
+    assert GitHub(TOKEN, "http://localhost:9").api_url == "http://localhost:9"
+
+
+def test_github_comment_never_echoes_an_api_url_password(github, monkeypatch):
+    monkeypatch.setenv("GITHUB_API_URL", github.url.replace("https://", "https://bot:s3cret@"))
+
+    result = comment("--pr", PR)
+
+    assert result.exit_code == 1
+    assert "carries credentials" in result.output
+    assert "s3cret" not in result.output
