@@ -70,6 +70,27 @@ def test_plan_and_apply_corrupt_runbook_metadata_is_a_sentence_naming_it(tmp_pat
     assert f"{job(1)}.meta.json" in line
 
 
+@pytest.mark.parametrize("command", [plan, apply])
+@pytest.mark.parametrize("lock", ["symlink to nowhere", "symlink to a file", "folder"])
+def test_plan_and_apply_unusable_lock_file_is_a_sentence_and_follows_no_link(tmp_path, command, lock):
+    # A read-only account folder fails the same way (EACCES) for a non-root user; as root only a
+    # lock path that cannot be a plain file shows it. The link target is never written.
+    src, account = write_source(tmp_path / "src", jobs(1)), tmp_path / "account"
+    account.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    path = account / ".rjsync.lock"
+    if lock == "folder":
+        path.mkdir()
+    else:
+        path.symlink_to(victim if lock == "symlink to a file" else tmp_path / "no" / "such")
+
+    line = sentence(command(src, account))
+
+    assert "cannot be locked" in line and ".rjsync.lock" in line
+    assert victim.read_text() == "keep me"
+
+
 def test_plan_deeply_nested_manifest_is_a_sentence(tmp_path):
     manifest = tmp_path / "rjsync.yml"
     manifest.write_text("target: local:x\npolicy: " + "[" * 5000 + "]" * 5000 + "\n")

@@ -254,6 +254,12 @@ class LocalAccount:
                 f"The directory account '{self.path}' is locked by another rjsync process "
                 f"(waited {self._lock_timeout:g} s for {self._lock_file})."
             ) from err
+        except OSError as err:
+            # a read-only folder, a lock path that is a folder, or a symbolic link (never followed)
+            raise AccountError(
+                f"The directory account '{self.path}' cannot be locked: {err.strerror or err} "
+                f"({self._lock_file}); it must be a writable folder where .rjsync.lock can be a plain file."
+            ) from err
         self._remove_leftovers()
         return _Release(lock, self.path)
 
