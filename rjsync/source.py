@@ -392,22 +392,30 @@ def _fetch_everything(repo: git.Repo, env: dict[str, str]) -> None:
 
 
 def _read_tree(repo: git.Repo, commit: str):
-    """(files, diagnostics) of the commit's tree, read from git's object store."""
+    """(files, diagnostics) of the commit's tree, read from git's object store.
+
+    The entries come from ``git ls-tree``, not GitPython's traversal, which fails the whole tree
+    on one entry named ``..`` or ``.git``: such an entry (a hostile tree; git's own fsck refuses
+    it) is skipped with a warning, and nothing else is lost."""
     files: list[SourceFile] = []
     diagnostics: list[Diagnostic] = []
-    tree = repo.commit(commit).tree
     blobs = {}
     links = {}
-    for item in tree.traverse():
-        if item.type != "blob":
-            if item.type == "commit":  # a submodule
-                diagnostics.append(Diagnostic("info", item.path, None,
+    for mode, kind, sha, size, path in _tree_entries(repo, commit):
+        if _unsafe_tree_path(path):
+            diagnostics.append(Diagnostic("warning", _shown_path(path), None,
+                                          "a path git itself refuses ('.', '..' or '.git' in it); skipped"))
+            continue
+        if kind != "blob":
+            if kind == "commit":  # a submodule
+                diagnostics.append(Diagnostic("info", path, None,
                                               "submodule; not read"))
             continue
-        if item.mode == 0o120000:
-            links[item.path] = item
-        elif item.path.lower().endswith(_READ_SUFFIXES):
-            blobs[item.path] = item
+        item = _Blob(repo, sha, size)
+        if mode == "120000":
+            links[path] = item
+        elif path.lower().endswith(_READ_SUFFIXES):
+            blobs[path] = item
     for path, item in sorted(blobs.items()):
         if item.size > MAX_FILE_BYTES:
             diagnostics.append(Diagnostic(
@@ -425,3 +433,34 @@ def _read_tree(repo: git.Repo, commit: str):
         if path.lower().endswith(_READ_SUFFIXES) and resolved in blobs:
             files.append(SourceFile(path, blobs[resolved].data_stream.read()))
     return tuple(files), tuple(diagnostics)
+
+
+class _Blob:
+    """A blob of the tree: its size, and its bytes read on demand from the object store."""
+
+    def __init__(self, repo: git.Repo, sha: str, size: int) -> None:
+        self._repo, self._sha, self.size = repo, sha, size
+
+    @property
+    def data_stream(self):
+        return self._repo.odb.stream(bytes.fromhex(self._sha))
+
+
+def _tree_entries(repo: git.Repo, commit: str):
+    """(mode, type, sha, size, path) of every entry of the commit's tree, recursively."""
+    raw = repo.git.ls_tree("-r", "-l", "-z", "--full-tree", commit, stdout_as_string=False)
+    for record in raw.split(b"\0"):
+        if not record:
+            continue
+        meta, _, path = record.partition(b"\t")
+        mode, kind, sha, size = meta.split()
+        yield (mode.decode(), kind.decode(), sha.decode(), int(size) if size.isdigit() else 0,
+               path.decode("utf-8", errors="replace"))
+
+
+def _unsafe_tree_path(path: str) -> bool:
+    return any(part in ("", ".", "..") or part.lower() == ".git" for part in path.split("/"))
+
+
+def _shown_path(path: str) -> str:
+    return "".join(c if c.isprintable() else "?" for c in path)

@@ -164,6 +164,28 @@ def test_open_source_skips_symlinks_in_a_git_tree_that_point_outside(upstream):
         ("user/general/escape.ps1", "symbolic link pointing outside the source; skipped")]
 
 
+@pytest.mark.parametrize("bad", ["..", ".git", ".GIT", "."])
+def test_open_source_skips_a_git_tree_entry_git_refuses_and_reads_the_rest(upstream, bad):
+    # A hostile tree (git's fsck refuses it, `git mktree` makes it): user/<bad>/evil.ps1 beside
+    # user/general. GitPython's traversal raised ValueError on the whole tree.
+    blob = git(upstream, "hash-object", "-w", "user/general/one.ps1")
+    evil = subprocess.run(["git", "mktree"], cwd=upstream, input=f"100644 blob {blob}\tevil.ps1\n",
+                          capture_output=True, text=True, check=True).stdout.strip()
+    general = git(upstream, "rev-parse", "HEAD:user/general")
+    user = subprocess.run(["git", "mktree"], cwd=upstream, capture_output=True, text=True, check=True,
+                          input=f"040000 tree {evil}\t{bad}\n040000 tree {general}\tgeneral\n").stdout.strip()
+    top = subprocess.run(["git", "mktree"], cwd=upstream, input=f"040000 tree {user}\tuser\n",
+                         capture_output=True, text=True, check=True).stdout.strip()
+    commit = git(upstream, "commit-tree", top, "-m", "hostile")
+    git(upstream, "update-ref", "refs/heads/hostile", commit)
+
+    checkout = open_source(upstream.as_uri(), "hostile")
+
+    assert paths(checkout) == ["user/general/one.ps1", "user/general/two.ps1"]
+    assert [(d.path, d.message) for d in checkout.diagnostics] == [
+        (f"user/{bad}/evil.ps1", "a path git itself refuses ('.', '..' or '.git' in it); skipped")]
+
+
 def test_open_source_records_the_commit_of_a_folder_inside_a_repository(upstream):
     checkout = open_source(str(upstream / "user"))
     assert checkout.info.commit == git(upstream, "rev-parse", "HEAD")
