@@ -234,7 +234,9 @@ def apply_cmd(planfile, auto_approve, max_deletions, concurrency, **options) -> 
     """Sync an account with its source: plan, show, confirm, apply.
 
     With PLANFILE (from 'rjsync plan --out'), apply exactly that plan; it is refused as stale
-    when the source or the account changed since. Modules are imported first, then runbooks
+    when the source or the account changed since, or when planning again does not give exactly
+    it. A plan file never raises the deletion limit over the default (10) by itself: pass
+    --max-deletions N to apply as well. Modules are imported first, then runbooks
     are written, deletions come last. A failed change does not stop the others; run again to
     finish an interrupted or partly failed apply.
 

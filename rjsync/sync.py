@@ -33,7 +33,7 @@ from rjsync.catalog.model import Catalog
 from rjsync.engine.apply import DONE, FAILED, SKIPPED, ApplyReport, Outcome, apply_plan
 from rjsync.engine.plan import Plan
 from rjsync.engine.planner import pair, plan_sync, snapshot_scope
-from rjsync.engine.policy import Policy
+from rjsync.engine.policy import DEFAULT_MAX_DELETIONS, Policy
 from rjsync.engine.saved import check_account_fresh, check_same_plan, check_source_fresh, load_plan
 from rjsync.settings import AzureOptions, SourceSpec, SyncSettings, gallery_url, writes_at_once
 from rjsync.source import Checkout, open_source
@@ -66,6 +66,8 @@ class Prepared:
     account: Account
     snapshot: Snapshot
     plan: Plan
+    #: The most deletions apply carries out without ``max_deletions``; None: the plan's policy.
+    deletion_limit: int | None = None
 
     @property
     def files(self) -> dict[str, bytes]:
@@ -162,7 +164,10 @@ def prepare_saved(path: str, *, azure: AzureOptions, concurrency: int,
         fresh = plan_snapshot(account, catalog, snapshot, plan.policy, concurrency)
         check_same_plan(plan, fresh, path)
         on_failure.pop_all()  # fresh: the Prepared owns the account now
-    return Prepared(settings, checkout, catalog, account, snapshot, fresh)
+    # A plan file is not a credential: its deletion limit never goes over the default unless
+    # whoever runs apply says so again (--max-deletions), whatever the file claims.
+    limit = min(plan.policy.max_deletions, DEFAULT_MAX_DELETIONS)
+    return Prepared(settings, checkout, catalog, account, snapshot, fresh, deletion_limit=limit)
 
 
 # -- apply -----------------------------------------------------------------------------------------
@@ -218,8 +223,11 @@ class ApplyResult:
 def apply(prepared: Prepared, *, max_deletions: int | None = None,
           events: ApplyEvents | None = None) -> ApplyResult:
     """Carry out ``prepared.plan`` on ``prepared.account`` (``max_deletions`` overrides the
-    plan's limit). Runbook writes proceed ``writes_at_once(settings.concurrency)`` at once."""
+    plan's limit, and a saved plan's ``deletion_limit``). Runbook writes proceed
+    ``writes_at_once(settings.concurrency)`` at once."""
     events = events or ApplyEvents()
+    if max_deletions is None:
+        max_deletions = prepared.deletion_limit
     started = time.monotonic()
     with notes_to(events.note, prepared.account.target):
         report = apply_plan(prepared.plan, prepared.account, prepared.files,

@@ -541,6 +541,27 @@ def test_apply_deletes_nothing_over_the_default_limit_and_says_how_to_allow_it(s
     assert files(account) == before
 
 
+def test_apply_planfile_never_raises_the_deletion_limit_by_itself(src, account, tmp_path):
+    # The plan file says "at most 11 deletions" (planned so, or edited so: it is only a file);
+    # applying it deletes over the default limit only when apply itself is told to.
+    write_source(src, jobs(*range(12)))
+    ok(apply(src, account))
+    before = files(account)
+    write_source(src, jobs(0))
+    saved = tmp_path / "plan.json"
+    ok(plan(src, account, "--max-deletions", "11", "--out", saved))
+
+    refused = invoke("apply", saved, "--auto-approve")
+    assert refused.exit_code == 1, refused.output
+    assert report(refused) == "Apply incomplete in _ s: 0 done, 0 failed, 11 skipped."
+    assert "run again with --max-deletions 11" in refused.stderr
+    assert files(account) == before
+
+    done = invoke("apply", saved, "--auto-approve", "--max-deletions", "11")
+    assert done.exit_code == 0, done.output
+    assert set(runbooks(account)) == {job(0)}
+
+
 def test_apply_with_max_deletions_deletes_over_the_default_limit(src, account):
     write_source(src, jobs(*range(12)))
     ok(apply(src, account))
