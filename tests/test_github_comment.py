@@ -397,3 +397,20 @@ def test_github_comment_never_echoes_an_api_url_password(github, monkeypatch):
     assert result.exit_code == 1
     assert "carries credentials" in result.output
     assert "s3cret" not in result.output
+
+
+def test_github_comment_truncation_with_nested_sections_and_an_open_fence_stays_under_the_limit(github):
+    # Issue 14, finding 8: nested <details> and a code block open at the cut made the posted body
+    # 65,559 characters. Whatever is open at the cut is closed inside the limit.
+    head = PLAN + "".join(f"\n<details><summary>level {n}</summary>\n\n" for n in range(20))
+    fence = "```text\n" + "x\n" * 40_000
+    long_body = head + fence + "```\n" + "</details>\n\n" * 20
+    assert len(long_body) > GITHUB_COMMENT_LIMIT
+
+    result = comment("--pr", PR, input=long_body)
+
+    assert result.exit_code == 0, result.output
+    (posted,) = bodies(github)
+    assert len(posted) <= GITHUB_COMMENT_LIMIT
+    assert posted.count("<details>") == posted.count("</details>") == 20
+    assert posted.count("```") % 2 == 0
