@@ -164,5 +164,5 @@ class Plan:
             skipped=tuple(Skip(**s) for s in data["skipped"]),
             environment=data.get("environment"),
             diagnostics=tuple(Diagnostic(**d) for d in data["diagnostics"]),
-            fingerprints=data.get("fingerprints") or {},
+            fingerprints={} if data.get("fingerprints") is None else data["fingerprints"],
         )

@@ -66,8 +66,9 @@ def _check_types(plan: Plan) -> None:
         raise TypeError("source kind, ref and commit must be text")
     if not isinstance(plan.target, str):
         raise TypeError("target must be text")
-    if not isinstance(plan.fingerprints, dict):
-        raise TypeError("fingerprints must be a mapping")
+    if not isinstance(plan.fingerprints, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in plan.fingerprints.items()):
+        raise TypeError("fingerprints must be a mapping of text")
     for change in plan.changes:
         if (not all(isinstance(v, str) for v in (change.kind, change.action, change.name, change.reason))
                 or not all(isinstance(v, (dict, type(None))) for v in (change.before, change.after))

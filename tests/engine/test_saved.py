@@ -64,6 +64,20 @@ def test_load_plan_refuses_what_is_not_a_plan_of_this_version(tmp_path, doc, mes
     assert str(err.value) == message.format(path=path)
 
 
+@pytest.mark.parametrize("key, value", [("source", []), ("target", 123), ("changes", {"a": 1}),
+                                        ("policy", "x"), ("drift", 7), ("fingerprints", [])])
+def test_load_plan_refuses_values_of_the_wrong_type_in_one_sentence(tmp_path, key, value):
+    # issue 14, finding 9: `source: []` or `target: 123` in a plan file was a traceback
+    path = tmp_path / "plan.json"
+    save_plan(make_plan(), str(path))
+    doc = json.loads(path.read_text())
+    doc[key] = value
+    path.write_text(json.dumps(doc))
+    with pytest.raises(PlanError) as err:
+        load_plan(str(path))
+    assert str(err.value).startswith(f"{path} is not a valid rjsync plan (")
+
+
 def test_check_source_fresh_accepts_the_same_catalog_read_elsewhere():
     plan = make_plan()
     moved = dataclasses.replace(catalog({RESET: script()}), source=SourceInfo("folder", "/elsewhere"))
