@@ -51,6 +51,7 @@ from rjsync.files import atomic_write
 WRAPPER = r"""
 $ErrorActionPreference = 'Continue'
 $VerbosePreference = 'Continue'
+[Console]::OutputEncoding = [System.Text.UTF8Encoding]::new($false)
 $request = Get-Content -Raw -LiteralPath $env:RJSYNC_JOB_FILE | ConvertFrom-Json -AsHashtable
 $parameters = $request.parameters
 if ($null -eq $parameters) { $parameters = @{} }
