@@ -56,11 +56,15 @@ from rjsync.accounts import receipts
 from rjsync.accounts.azure_errors import Translate, Where, service_error, translate
 from rjsync.accounts.azure_imports import ModuleImports
 from rjsync.accounts.azure_index import ReceiptIndex, variable_name
+from rjsync.accounts.azure_jobs import AzureJobs
 from rjsync.accounts.azure_values import live_module, live_runbook, text
 from rjsync.accounts.base import (
     FAILED,
     RJ_DEFAULT_PACKAGES,
     RJ_RUNTIME_ENVIRONMENT,
+    JobStream,
+    LiveJob,
+    LiveJobSchedule,
     LiveModule,
     LiveRunbook,
     LiveRuntimeEnvironment,
@@ -69,6 +73,7 @@ from rjsync.accounts.base import (
     Snapshot,
     SnapshotScope,
     check_environment_name,
+    check_job_start,
     check_owned,
     check_write,
     is_owned,
@@ -81,7 +86,9 @@ from rjsync.accounts.pacing import (
     BudgetPacing,
     ImportPacer,
     ImportPacing,
+    JobStartPacing,
     RequestLimit,
+    job_pacer,
     request_budgets,
 )
 from rjsync.catalog.naming import OWNED_PREFIX
@@ -106,6 +113,8 @@ class AzureSettings:
     provisioning_timeout: float = 1800.0
     imports_per_window: int = 5  # the service takes at most 5 module imports ...
     import_window: float = 30.0  # ... per 30 s per account
+    jobs_per_window: int = 100  # the service takes at most 100 new jobs ...
+    job_window: float = 30.0  # ... per 30 s per account
     retry_total: int = 10
     retry_status: int = 6
     retry_connect: int = 3
@@ -173,13 +182,18 @@ class AzureAccount:
             retry_backoff_max=settings.retry_backoff_max,
             read_timeout=settings.read_timeout,
             connection_verify=verify,
-            per_retry_policies=[ImportPacing(self._pacer, self.target), BudgetPacing(self.budgets, self.target),
+            per_retry_policies=[ImportPacing(self._pacer, self.target),
+                                JobStartPacing(job_pacer(endpoints.arm_endpoint, self.target, settings.jobs_per_window,
+                                                         settings.job_window), self.target),
+                                BudgetPacing(self.budgets, self.target),
                                 RequestLimit(settings.max_concurrent_requests)],
         )
         self.gallery = Gallery(gallery_url or DEFAULT_GALLERY_URL, connection_verify=verify,
                                retry_backoff_factor=settings.retry_backoff_factor)
         self._imports = ModuleImports(self._client, self._rg, self._name, gallery=self.gallery, pacer=self._pacer,
                                       errors=self._errors, settings=settings, target=self.target)
+        self._jobs = AzureJobs(self._client, self._rg, self._name, errors=self._errors, where=self._where,
+                               concurrency=settings.max_concurrent_requests)
         self._location: str | None = None
         self._index = ReceiptIndex()  # what list items leave out; loaded by each snapshot
         self._lock = threading.Lock()
@@ -433,6 +447,25 @@ class AzureAccount:
     def import_module(self, spec: ModuleImport) -> LiveModule:
         self._account_location()
         return self._imports.import_module(spec)
+
+    # -- runbook jobs (``rjsync.accounts.azure_jobs``) ------------------------------------------------
+
+    def start_job(self, runbook: str, parameters: Mapping[str, str], job_id: str | None = None) -> LiveJob:
+        check_job_start(runbook, parameters, self.owned_prefix, job_id)
+        self._account_location()
+        return self._jobs.start(runbook, parameters, job_id)
+
+    def job(self, job_id: str) -> LiveJob | None:
+        return self._jobs.job(job_id)
+
+    def job_streams(self, job_id: str, stream_types: set[str] | None = None) -> list[JobStream]:
+        return self._jobs.streams(job_id, stream_types)
+
+    def job_output(self, job_id: str) -> str:
+        return self._jobs.output(job_id)
+
+    def job_schedules(self) -> tuple[LiveJobSchedule, ...]:
+        return self._jobs.schedules()
 
     def close(self) -> None:
         self._client.close()

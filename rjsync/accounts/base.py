@@ -14,7 +14,9 @@ I/O, whatever the planner decided.
 
 from __future__ import annotations
 
+import json
 import re
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -199,6 +201,69 @@ class Grants:
     directory_roles: frozenset[tuple[str, str]] = frozenset()
 
 
+#: Job statuses as Azure reports them (shared notes, "Jobs"); the ones that end a job. A
+#: Suspended job waits for a resume, so it has not ended.
+JOB_COMPLETED, JOB_FAILED, JOB_STOPPED = "Completed", "Failed", "Stopped"
+JOB_ENDED = frozenset({JOB_COMPLETED, JOB_FAILED, JOB_STOPPED})
+#: The streams a job writes, as Azure names them.
+STREAM_TYPES = ("Progress", "Output", "Warning", "Error", "Debug", "Verbose")
+#: Automation's limits on a job start (MicrosoftDocs/azure-docs
+#: includes/azure-automation-service-limits.md: "Maximum runbook job parameter size 512 kilobytes",
+#: "Maximum runbook parameters 50").
+JOB_PARAMETERS_LIMIT = 50
+JOB_PARAMETERS_BYTES = 512 * 1024
+
+
+@dataclass(frozen=True)
+class LiveJob:
+    """A runbook job as the account reports it.
+
+    ``job_id``: the job's name in the account (a GUID; what ``job()`` takes). ``status``: Azure's
+    status string (New, Activating, Running, Completed, Failed, Stopped, Suspended, ...).
+    ``exception``: the terminating error's text of a failed job, else None. Times are aware
+    (UTC) or None while the job has not reached that point. ``parameters``: as started.
+    """
+
+    job_id: str
+    runbook: str
+    status: str
+    exception: str | None = None
+    created: datetime | None = None
+    started: datetime | None = None
+    ended: datetime | None = None
+    parameters: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    @property
+    def finished(self) -> bool:
+        """The job has ended (Completed, Failed or Stopped): its streams are complete."""
+        return self.status.lower() in {s.lower() for s in JOB_ENDED}
+
+
+@dataclass(frozen=True)
+class JobStream:
+    """One record of a job's streams: ``stream_type`` one of ``STREAM_TYPES``; ``summary`` the
+    short form a stream list shows (None where the service gives none); ``text`` the record's
+    text; ``value`` the record as an object where the account has one (else None)."""
+
+    stream_id: str
+    time: datetime | None
+    stream_type: str
+    summary: str | None
+    text: str | None
+    value: Mapping | None = field(default=None, hash=False)
+
+
+@dataclass(frozen=True)
+class LiveJobSchedule:
+    """A job schedule: ``runbook`` started on ``schedule`` with ``parameters`` (name -> value,
+    as stored). ``job_schedule_id`` is the link's own id (empty where the account has none)."""
+
+    schedule: str
+    runbook: str
+    parameters: Mapping[str, str] = field(default_factory=dict, hash=False)
+    job_schedule_id: str = ""
+
+
 @runtime_checkable
 class Account(Protocol):
     """The narrow interface the engine drives. Implementations raise only ``RjsyncError``s."""
@@ -242,6 +307,32 @@ class Account(Protocol):
         """The app roles and directory roles held by the identity the runbooks run as (read-only).
         Raises ``GrantsUnreadable`` with the reason when they cannot be read: the plan's
         permissions section then says "not checked" and why."""
+
+    def start_job(self, runbook: str, parameters: Mapping[str, str],
+                  job_id: str | None = None) -> LiveJob:
+        """Start a job of runbook ``runbook`` with ``parameters`` (name -> value, each a string, sent
+        as given: PowerShell converts it to the declared type) and return it as queued (New), at
+        once. Only an owned runbook is started (``check_job_start`` before any I/O), and only one
+        the account holds and that has a published version (else an ``AccountError`` sentence).
+        ``job_id``: the job's name (a GUID); None makes a new one. Starting again with the id of
+        an existing job starts nothing and returns that job (a retried start is safe). Starts
+        are paced to the service's limit (100 per 30 s per account)."""
+
+    def job(self, job_id: str) -> LiveJob | None:
+        """The job ``job_id`` as it is now, or None when the account has no such job."""
+
+    def job_streams(self, job_id: str, stream_types: set[str] | None = None) -> list[JobStream]:
+        """The job's stream records of ``stream_types`` (None: every type; names compared
+        case-insensitively), in time order, each with its text and value. An ``AccountError``
+        when the account has no such job."""
+
+    def job_output(self, job_id: str) -> str:
+        """The job's Output stream as text (the service's own rendering for Azure). An
+        ``AccountError`` when the account has no such job."""
+
+    def job_schedules(self) -> tuple[LiveJobSchedule, ...]:
+        """Every job schedule of the account (runbook, schedule, parameters), sorted by runbook
+        and schedule, for the plan's warning about parameters a new version drops or adds."""
 
     def finish(self) -> None:
         """An apply is over: store what the account keeps between syncs (the Azure account's
@@ -306,6 +397,38 @@ def check_write(spec: RunbookWrite, prefix: str) -> None:
                     f"Tag '{key}' on runbook '{spec.name}' is {len(value)} characters long; Azure "
                     f"allows at most {TAG_VALUE_LIMIT}."
                 )
+
+
+def check_job_start(runbook: str, parameters: Mapping[str, str], prefix: str,
+                    job_id: str | None = None) -> None:
+    """Every check a job start passes before it touches the account: an owned runbook of a
+    valid name, string values, the service's limits on parameters, a GUID for a job id."""
+    check_owned(runbook, prefix, "start")
+    check_name(runbook)
+    for name, value in parameters.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise TypeError("job parameters are names and values of type str (as Azure takes them)")
+    if len(parameters) > JOB_PARAMETERS_LIMIT:
+        raise AccountError(
+            f"Runbook '{runbook}' was given {len(parameters)} parameters; Azure Automation takes at most "
+            f"{JOB_PARAMETERS_LIMIT} (pass a JSON text in one parameter instead)."
+        )
+    size = len(json.dumps(dict(parameters), ensure_ascii=False).encode())
+    if size > JOB_PARAMETERS_BYTES:
+        raise AccountError(
+            f"The parameters of runbook '{runbook}' take {size // 1024} KiB; Azure Automation takes at "
+            f"most {JOB_PARAMETERS_BYTES // 1024} KiB for one job."
+        )
+    if job_id is not None:
+        check_job_id(job_id)
+
+
+def check_job_id(job_id: str) -> None:
+    """A job id is a GUID (what rjsync names its jobs, and what the job API hands out)."""
+    try:
+        uuid.UUID(str(job_id))
+    except ValueError:
+        raise AccountError(f"'{job_id}' is not a job id: a job id is a GUID.") from None
 
 
 def trim_description(text: str) -> str:

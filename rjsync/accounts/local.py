@@ -8,6 +8,7 @@ Layout::
     PATH/modules.json                 account modules and runtime environments with packages
                                       and default packages
     PATH/.rjsync.lock                 the lock two processes share
+    PATH/jobs/, PATH/job_schedules.json  runbook jobs, run with pwsh (``rjsync.accounts.local_jobs``)
 
 A ``.ps1`` without metadata was put there by hand: it is a customer runbook (a published
 Windows PowerShell 5.1 runbook, last modified at the file's mtime). Every file is written to
@@ -33,8 +34,12 @@ from rjsync.accounts.base import (
     BUILTIN_RUNTIME_ENVIRONMENTS,
     RJ_DEFAULT_PACKAGES,
     RJ_RUNTIME_ENVIRONMENT,
+    STATE_NEW,
     STATE_PUBLISHED,
     SUCCEEDED,
+    JobStream,
+    LiveJob,
+    LiveJobSchedule,
     LiveModule,
     LiveRunbook,
     LiveRuntimeEnvironment,
@@ -43,12 +48,14 @@ from rjsync.accounts.base import (
     Snapshot,
     SnapshotScope,
     check_environment_name,
+    check_job_start,
     check_owned,
     check_write,
     trim_description,
     type_change_error,
     version_key,
 )
+from rjsync.accounts.local_jobs import LocalJobs, find_pwsh
 from rjsync.catalog.naming import OWNED_PREFIX
 from rjsync.catalog.text import normalized_sha256
 from rjsync.errors import AccountError, GrantsUnreadable
@@ -70,6 +77,7 @@ class LocalAccount:
         self._modules_file = self.path / "modules.json"
         self._lock_timeout = lock_timeout
         self._lock_file = self.path / ".rjsync.lock"
+        self._jobs = LocalJobs(self.path)
 
     # -- the protocol ---------------------------------------------------------------------------
 
@@ -230,6 +238,39 @@ class LocalAccount:
     def finish(self) -> None:
         pass  # files are read whole: nothing is kept between syncs
 
+    # -- runbook jobs (``rjsync.accounts.local_jobs``) -------------------------------------------------
+
+    def start_job(self, runbook: str, parameters: Mapping[str, str], job_id: str | None = None) -> LiveJob:
+        check_job_start(runbook, parameters, self.owned_prefix, job_id)
+        executable = find_pwsh()
+        with self._locked():
+            script = self._find_script(runbook)
+            if script is None:
+                raise AccountError(f"Runbook '{runbook}' does not exist in the directory account '{self.path}': "
+                                   "sync it before starting it.")
+            live = self._read_runbook(script)
+            if live.state.lower() == STATE_NEW.lower():
+                raise AccountError(f"Runbook '{live.name}' in the directory account '{self.path}' has never been "
+                                   "published: there is no version to run; sync it first.")
+            content = script.read_bytes()
+            return self._jobs.start(live.name, content, parameters, job_id, executable)
+
+    def job(self, job_id: str) -> LiveJob | None:
+        with _Release(None, self.path):
+            return self._jobs.job(job_id)
+
+    def job_streams(self, job_id: str, stream_types: set[str] | None = None) -> list[JobStream]:
+        with _Release(None, self.path):
+            return self._jobs.streams(job_id, stream_types)
+
+    def job_output(self, job_id: str) -> str:
+        with _Release(None, self.path):
+            return self._jobs.output(job_id)
+
+    def job_schedules(self) -> tuple[LiveJobSchedule, ...]:
+        with _Release(None, self.path):
+            return self._jobs.schedules()
+
     def close(self) -> None:
         pass
 
@@ -356,7 +397,8 @@ class _Release:
         return self
 
     def __exit__(self, kind, err, trace):
-        self._lock.release()
+        if self._lock is not None:  # None: reading files that need no lock (jobs)
+            self._lock.release()
         if isinstance(err, OSError):
             where = f" ({err.filename})" if err.filename else ""
             raise AccountError(

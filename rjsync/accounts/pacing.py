@@ -10,6 +10,9 @@
 - Module/package imports: the service starts at most 5 per 30 s per account. ``ImportPacer``
   keeps to ``imports_per_window`` per ``import_window`` seconds, and ``ImportPacing`` paces every
   attempt, timed from its answer.
+- Job starts: the service takes at most 100 new jobs per 30 s per account. ``JobStartPacing``
+  paces every job PUT through an ``ImportPacer`` (the same sliding window) that every client of
+  this process shares for that account (``job_pacer``).
 - ``RequestLimit`` caps the requests in flight through one client.
 
 Each is an azure-core pipeline policy placed after the retry policy (``per_retry_policies``), so
@@ -144,9 +147,11 @@ _budgets_lock = threading.Lock()
 
 
 def forget_budgets() -> None:
-    """Forget every budget this process learnt (a test starts from nothing, as a new process)."""
+    """Forget every budget and job window this process learnt (a test starts from nothing, as a
+    new process)."""
     with _budgets_lock:
         _budgets.clear()
+        _job_pacers.clear()
 
 
 def request_budgets(endpoint: str, subscription: str, *, reads: float, writes: float,
@@ -263,13 +268,54 @@ class ImportPacing(HTTPPolicy):
         slot = request.context.options.pop("import_slot", None)
         if slot is None:
             slot = import_slot(self.pacer, unquote(path.rsplit("/", 1)[1]), self.target)
-        try:
-            response = self.next.send(request)
-        except BaseException:
-            self.pacer.sent(slot)  # it may have reached the service
-            raise
-        if response.http_response.status_code == 429:
-            self.pacer.release(slot)
-        else:
-            self.pacer.sent(slot)
-        return response
+        return _send_in_slot(self.next, self.pacer, slot, request)
+
+
+def _send_in_slot(next_policy, pacer: ImportPacer, slot: list[float], request):
+    """Send ``request`` in ``slot`` of ``pacer``: dated again by its answer, given back on a 429
+    (the service started nothing)."""
+    try:
+        response = next_policy.send(request)
+    except BaseException:
+        pacer.sent(slot)  # it may have reached the service
+        raise
+    if response.http_response.status_code == 429:
+        pacer.release(slot)
+    else:
+        pacer.sent(slot)
+    return response
+
+
+_job_pacers: dict[tuple[str, str, int, float], ImportPacer] = {}
+
+
+def job_pacer(endpoint: str, account_id: str, limit: int, window: float) -> ImportPacer:
+    """The window of job starts of one account (its ARM id) at one Resource Manager endpoint,
+    shared by every client this process opens on it: the service counts the account's starts,
+    whoever sends them."""
+    with _budgets_lock:
+        key = (endpoint.lower(), account_id.lower(), limit, window)
+        return _job_pacers.setdefault(key, ImportPacer(limit, window))
+
+
+class JobStartPacing(HTTPPolicy):
+    """Paces every job start (PUT .../jobs/{name}) through ``pacer``: the service takes at most
+    100 new jobs per 30 s per account (MicrosoftDocs/azure-docs
+    includes/azure-automation-service-limits.md) and refuses more. After the retry policy, like
+    ``ImportPacing``: a retried PUT takes a slot of its own, and a 429 gives its slot back."""
+
+    _START = re.compile(r"/jobs/[^/]+$", re.IGNORECASE)
+
+    def __init__(self, pacer: ImportPacer, target: str = ""):
+        super().__init__()
+        self.pacer = pacer
+        self.target = target
+
+    def send(self, request):
+        http = request.http_request
+        if http.method != "PUT" or not self._START.search(urlsplit(http.url).path):
+            return self.next.send(request)
+        slot = self.pacer.acquire(lambda seconds: log.info(
+            "a job start waits %d s: the service takes at most %d new jobs per %g s per account",
+            math.ceil(seconds), self.pacer.limit, self.pacer.window, extra={"target": self.target}))
+        return _send_in_slot(self.next, self.pacer, slot, request)

@@ -202,3 +202,39 @@ def test_arm_emulator_links_only_an_existing_runbook(client):
         _link(client)
 
     assert caught.value.status_code == 404
+
+
+# -- runbook jobs (fakes.arm_jobs) ---------------------------------------------------------------
+
+
+def test_arm_emulator_job_put_answers_201_new_and_a_name_that_exists_200_which_the_sdk_refuses(arm, client):
+    from fakes.arm_jobs import JobScript
+
+    arm.account.add_runbook(RUNBOOK, b"Write-Output 1", runtime_environment="PowerShell-7.2")
+    arm.script_job(RUNBOOK, JobScript(duration=60))
+    body = {"properties": {"runbook": {"name": RUNBOOK}, "parameters": {"A": "1"}, "runOn": ""}}
+    job = client.job.create(GROUP, NAME, "0f5e8f4e-3f0a-4d7e-9c56-1a2b3c4d5e6f", body)
+    p = job.properties
+    assert (p.status, p.provisioning_state, p.start_time, p.parameters) == ("New", "Processing", None, {"A": "1"})
+    assert p.job_runtime_environment.runtime_environment_name == "PowerShell-7.2"
+    assert client.job.get(GROUP, NAME, job.name).properties.status == "Running"
+    with pytest.raises(HttpResponseError) as caught:  # createJob's only success code is 201
+        client.job.create(GROUP, NAME, job.name, {"properties": {"runbook": {"name": RUNBOOK}}})
+    assert caught.value.status_code == 200 and caught.value.response.json()["properties"]["parameters"] == {"A": "1"}
+
+
+def test_arm_emulator_job_streams_list_without_text_and_output_as_text_plain(arm, client):
+    from fakes.arm_jobs import JobScript, StreamScript
+
+    arm.account.add_runbook(RUNBOOK, b"")
+    arm.script_job(RUNBOOK, JobScript(streams=[StreamScript("Output", "one"), StreamScript("Verbose", "two"),
+                                               StreamScript("Output", "three")]))
+    client.job.create(GROUP, NAME, "0f5e8f4e-3f0a-4d7e-9c56-1a2b3c4d5e6f", {"properties": {"runbook": {"name": RUNBOOK}}})
+    listed = list(client.job_stream.list_by_job(GROUP, NAME, "0f5e8f4e-3f0a-4d7e-9c56-1a2b3c4d5e6f"))
+    assert [(s.properties.stream_type, s.properties.stream_text) for s in listed] == [
+        ("Output", None), ("Verbose", None), ("Output", None)]
+    assert listed[0].properties.job_stream_id.startswith("0f5e8f4e-3f0a-4d7e-9c56-1a2b3c4d5e6f_")
+    one = client.job_stream.get(GROUP, NAME, "0f5e8f4e-3f0a-4d7e-9c56-1a2b3c4d5e6f", listed[1].properties.job_stream_id)
+    assert (one.properties.stream_text, one.properties.summary) == ("two", "two")
+    assert client.job.get_output(GROUP, NAME, "0f5e8f4e-3f0a-4d7e-9c56-1a2b3c4d5e6f") == "one\nthree"
+    assert arm.server.requests("GET", "/output$")[0].status == 200

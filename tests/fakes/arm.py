@@ -45,6 +45,8 @@ It honours what ``shared/azure-automation-api.md`` records about the service:
   parameters. They stay when the runbook is PATCHed, its draft replaced or published; deleting
   the runbook removes them; a PUT on an existing runbook drops them (the worst case: see
   ``_drop_links``). Schedules themselves are not modelled: any schedule name is taken.
+- Runbook jobs (``/jobs/{name}``, its ``output``, ``streams`` and ``streams/{id}``), their
+  scripted outcomes and the service's job limits: ``fakes.arm_jobs``.
 - Faults and the request log come from ``LoopbackServer`` (``self.server``).
 """
 
@@ -60,6 +62,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import unquote
 
+from fakes import arm_jobs
+from fakes.arm_jobs import FakeJob, JobRefusal, JobScript
 from fakes.gallery import FakeGallery
 from fakes.server import LoopbackServer, Request, Response, TestTLS
 
@@ -160,6 +164,9 @@ class FakeAccount:
     import_starts: list[float] = field(default_factory=list)
     job_schedules: dict[str, FakeJobSchedule] = field(default_factory=dict)  # by id, lower-case
     webhooks: dict[str, FakeWebhook] = field(default_factory=dict)  # by name, lower-case
+    jobs: dict[str, FakeJob] = field(default_factory=dict)  # by name, lower-case
+    #: time.monotonic() of every job the account started (refusals not included)
+    job_starts: list[float] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -194,6 +201,10 @@ class FakeAccount:
         key = runbook.lower()
         return ([j for j in self.job_schedules.values() if j.runbook.lower() == key],
                 [w for w in self.webhooks.values() if w.runbook.lower() == key])
+
+    def add_job(self, runbook: str, script: JobScript | None = None, job_id: str | None = None) -> FakeJob:
+        """Seed a job of ``runbook`` (someone else's: no request, no limit) with ``script``'s outcome."""
+        return arm_jobs.add_job(self, runbook, script, job_id)
 
     def add_module(self, name: str, version: str, state: str = "Succeeded") -> FakeModule:
         module = FakeModule(name, version, "", [], state=state)
@@ -279,6 +290,12 @@ class ArmEmulator:
             self.throttled: list[Throttled] = []
             #: paths (regexes) answered with the resource-requests header instead of their kind's
             self.resource_request_paths: list[str] = [r"/jobs(/|$)"]
+            #: runbook name (lower) -> the outcome of its next jobs (``script_job``); default: Completed
+            self.job_scripts: dict[str, JobScript] = {}
+            #: the service's job limits (fakes.arm_jobs): (starts, seconds) and jobs not ended; None = off
+            self.job_start_limit: tuple[int, float] | None = (100, 30.0)
+            self.running_job_limit: int | None = 200
+            self.job_refusals: list[JobRefusal] = []
             self._buckets: dict[tuple[str, str, str], TokenBucket] = {}
             self._operations: dict[str, int] = {}
             self._ids = itertools.count(1)
@@ -289,6 +306,13 @@ class ArmEmulator:
 
     def close(self) -> None:
         self.server.close()
+
+    def script_job(self, runbook: str, script: JobScript | None = None, **outcome) -> JobScript:
+        """The outcome of ``runbook``'s next jobs: ``script``, or a ``JobScript(**outcome)``."""
+        script = script or JobScript(**outcome)
+        with self.lock:
+            self.job_scripts[runbook.lower()] = script
+        return script
 
     def add_account(self, subscription: str, resource_group: str, name: str, location: str = "westeurope") -> FakeAccount:
         account = FakeAccount(subscription, resource_group, name, location)
@@ -953,6 +977,10 @@ _ROUTES = [
     (rf"/variables/{_N}", ArmEmulator.variable),
     (r"/jobSchedules", ArmEmulator.job_schedules),
     (r"/jobSchedules/(?P<id>[^/]+)", ArmEmulator.job_schedule),
+    (rf"/jobs/{_N}", arm_jobs.job),
+    (rf"/jobs/{_N}/output", arm_jobs.job_output),
+    (rf"/jobs/{_N}/streams", arm_jobs.job_streams),
+    (rf"/jobs/{_N}/streams/(?P<stream>[^/]+)", arm_jobs.job_stream),
     (r"/webhooks", ArmEmulator.webhooks),
     (rf"/webhooks/{_N}", ArmEmulator.webhook),
     (r"/modules", ArmEmulator.modules),
