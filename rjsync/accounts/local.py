@@ -7,6 +7,8 @@ Layout::
                                       last modified (absent for a script dropped in by hand)
     PATH/modules.json                 account modules and runtime environments with packages
                                       and default packages
+    PATH/identity.json                what the identity its runbooks run as holds (optional;
+                                      ``rjsync.accounts.identity_file``), never written by rjsync
     PATH/.rjsync.lock                 the lock two processes share
 
 A ``.ps1`` without metadata was put there by hand: it is a customer runbook (a published
@@ -35,6 +37,7 @@ from rjsync.accounts.base import (
     RJ_RUNTIME_ENVIRONMENT,
     STATE_PUBLISHED,
     SUCCEEDED,
+    Grants,
     LiveModule,
     LiveRunbook,
     LiveRuntimeEnvironment,
@@ -49,9 +52,10 @@ from rjsync.accounts.base import (
     type_change_error,
     version_key,
 )
+from rjsync.accounts.identity_file import read_identity_file
 from rjsync.catalog.naming import OWNED_PREFIX
 from rjsync.catalog.text import normalized_sha256
-from rjsync.errors import AccountError, GrantsUnreadable
+from rjsync.errors import AccountError
 from rjsync.files import atomic_write, is_own_temp
 
 _META = ".meta.json"
@@ -223,9 +227,8 @@ class LocalAccount:
             self._write_modules(state)
             return _module(entry)
 
-    def read_grants(self):
-        # Issue 15 replaces this with the grants file the directory account describes.
-        raise GrantsUnreadable("this directory account describes no identity")
+    def read_grants(self) -> Grants:
+        return read_identity_file(self.path)  # written by people, read whole: no lock needed
 
     def finish(self) -> None:
         pass  # files are read whole: nothing is kept between syncs

@@ -202,3 +202,14 @@ def test_arm_emulator_links_only_an_existing_runbook(client):
         _link(client)
 
     assert caught.value.status_code == 404
+
+
+def test_arm_emulator_account_has_a_system_assigned_identity_unless_removed(client, arm):
+    from fakes.arm import TENANT_ID, system_identity
+
+    account = client.automation_account.get(GROUP, NAME)
+    assert (account.identity.type.value, account.identity.principal_id, account.identity.tenant_id) == (
+        "SystemAssigned", system_identity(NAME), TENANT_ID)
+
+    arm.account.identity = None
+    assert client.automation_account.get(GROUP, NAME).identity is None
