@@ -8,7 +8,7 @@ Azure options of the sync::
       ref: main                  # optional branch, tag or commit
     target: local:../account     # or an automation account's ARM id
     policy: {prefix: rjgit-, max_deletions: 10}
-    azure: {auth: default, cloud: public}
+    azure: {auth: default, cloud: public}   # identity: a user-assigned identity's principal id
     concurrency: 8
 
 Reading is strict: an unknown key, a duplicate key or a value of the wrong kind is an error
@@ -54,6 +54,7 @@ _BOOL = "tag:yaml.org,2002:bool"
 _NULL = "tag:yaml.org,2002:null"
 
 _PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 _SOURCE_FORM = ("add source: {url: https://host/org/runbooks.git} for a git repository, "
                 "or source: {path: ./runbooks} for a folder")
@@ -121,7 +122,7 @@ def load_manifest(path: str | os.PathLike, *, defaults: Defaults | None | object
         source=values["source"],
         target=values["target"],
         policy=Policy(**values.get("policy", {})),
-        azure=AzureOptions(**values.get("azure", {})),
+        azure=AzureOptions(**{_AZURE_FIELDS.get(k, k): v for k, v in values.get("azure", {}).items()}),
         concurrency=values.get("concurrency", DEFAULT_CONCURRENCY),
         name=Path(shown).stem,
         manifest=shown,
@@ -374,6 +375,15 @@ def _gallery(reader: _Reader, node: yaml.Node, key: str) -> str:
         raise reader.fail(node, key, err.message.rstrip(".")) from None
 
 
+def _guid(reader: _Reader, node: yaml.Node, key: str) -> str:
+    """A principal (object) id: a GUID, kept in lower case."""
+    value = _text()(reader, node, key).strip()
+    if not _GUID.match(value):
+        raise reader.fail(node, key, f"{value!r} is not a GUID: give the principal (object) id of the "
+                                     "user-assigned identity, like 3f2b9c1e-0000-4000-8000-000000000001")
+    return value.lower()
+
+
 def _ref(reader: _Reader, node: yaml.Node, key: str) -> str:
     """A branch, tag or commit. An unquoted commit like 1234567 is an int in YAML: keep its
     text as written (so 0123456 stays 0123456); a float or boolean is refused."""
@@ -490,7 +500,14 @@ _AZURE: dict[str, Checker] = {
     "arm_endpoint": _text(re.compile(r"^https://", re.IGNORECASE),
                           "use an https:// URL (tokens are never sent over plain HTTP)"),
     "gallery": _gallery,
+    # the user-assigned identity the runbooks run as (its principal id); else the system-assigned one
+    "identity": _guid,
+    "graph_endpoint": _text(re.compile(r"^https://", re.IGNORECASE),
+                            "use an https:// URL (tokens are never sent over plain HTTP)"),
 }
+
+#: manifest key under azure -> AzureOptions field, where they differ
+_AZURE_FIELDS = {"identity": "permissions_identity"}
 
 _TOP: dict[str, Checker] = {
     "source": _source,

@@ -46,13 +46,18 @@ def writes_at_once(concurrency: int) -> int:
 @dataclass(frozen=True)
 class AzureOptions:
     """How to reach an Azure target: identity (``auth``, ``client_id``), cloud, and the
-    PowerShell Gallery (``gallery``: its v2 API, or a mirror's; None: ``gallery_url`` decides)."""
+    PowerShell Gallery (``gallery``: its v2 API, or a mirror's; None: ``gallery_url`` decides).
+    ``permissions_identity``: the principal (object) id of the user-assigned identity the
+    runbooks run as, whose grants the plan checks (None: the account's system-assigned one);
+    ``graph_endpoint``: Microsoft Graph instead of the cloud's (tests, a proxy)."""
 
     auth: str = "default"
     client_id: str | None = None
     cloud: str = "public"
     arm_endpoint: str | None = None
     gallery: str | None = None
+    permissions_identity: str | None = None
+    graph_endpoint: str | None = None
 
 
 def gallery_url(azure: AzureOptions, environ: Mapping[str, str] = os.environ) -> str | None:

@@ -49,6 +49,7 @@ def default_opener(settings: SyncSettings) -> Account:
     az: AzureOptions = settings.azure
     return open_account(settings.target, owned_prefix=settings.policy.prefix, auth=az.auth,
                         client_id=az.client_id, cloud=az.cloud, arm_endpoint=az.arm_endpoint,
+                        graph_endpoint=az.graph_endpoint, permissions_identity=az.permissions_identity,
                         gallery_url=gallery_url(az),
                         settings=AzureSettings(max_concurrent_requests=settings.concurrency))
 

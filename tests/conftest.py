@@ -1,6 +1,6 @@
 """Test-wide guards (no test reaches the internet, none touches the real $HOME), and the
 loopback Azure fixtures shared by account and engine tests: ``tls``, ``gallery``, ``arm`` (the
-ARM emulator with the account ``ARM_ID``), ``credential``, ``open_azure``, ``azure_account``
+ARM emulator with the account ``ARM_ID``), ``graph`` (the fake Microsoft Graph), ``credential``, ``open_azure``, ``azure_account``
 and ``local_account``."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 from fakes.accounts import ARM_ID, FAST, GROUP, NAME, SUBSCRIPTION
 from fakes.arm import ArmEmulator, StaticTokenCredential
 from fakes.gallery import FakeGallery
+from fakes.graph import FakeGraph
 from fakes.server import TestTLS
 from rjsync.accounts import open_account
 from rjsync.accounts.pacing import forget_budgets
@@ -100,6 +101,22 @@ def arm(_arm_server, gallery, tls, monkeypatch):
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls.ca_path))
     yield _arm_server
     assert not _arm_server.server.errors, _arm_server.server.errors[0]
+
+
+@pytest.fixture(scope="session")
+def _graph_server(tls):
+    graph = FakeGraph(tls)
+    yield graph
+    graph.close()
+
+
+@pytest.fixture
+def graph(_graph_server, tls, monkeypatch):
+    """The fake Microsoft Graph (``fakes.graph.FakeGraph``), reset for each test."""
+    _graph_server.reset()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls.ca_path))
+    yield _graph_server
+    assert not _graph_server.server.errors, _graph_server.server.errors[0]
 
 
 @pytest.fixture

@@ -84,6 +84,8 @@ azure:
   cloud: usgovernment
   arm_endpoint: https://management.example.test/
   gallery: https://pkgs.example.test/_packaging/psgallery/nuget/v2/
+  identity: 3F2B9C1E-0000-4000-8000-000000000001
+  graph_endpoint: https://graph.example.test/
 concurrency: 64
 """)
     settings = load_manifest(path)
@@ -94,7 +96,8 @@ concurrency: 64
                                      0, False, True, (("Az", "11.6.0"), ("Azure CLI", "2.64.0")))
     assert settings.azure == AzureOptions(
         "managed-identity", "11111111-1111-1111-1111-111111111111", "usgovernment",
-        "https://management.example.test/", "https://pkgs.example.test/_packaging/psgallery/nuget/v2")
+        "https://management.example.test/", "https://pkgs.example.test/_packaging/psgallery/nuget/v2",
+        permissions_identity="3f2b9c1e-0000-4000-8000-000000000001", graph_endpoint="https://graph.example.test/")
     assert settings.concurrency == 64
 
 
@@ -271,6 +274,12 @@ def test_manifest_bad_values_beyond_types(write):
         "azure: {arm_endpoint: 'http://x'}": "azure.arm_endpoint: 'http://x' is not allowed: "
                                              "use an https:// URL (tokens are never sent over "
                                              "plain HTTP).",
+        "azure: {identity: aa-realmjoin}": "azure.identity: 'aa-realmjoin' is not a GUID: give the principal "
+                                           "(object) id of the user-assigned identity, like "
+                                           "3f2b9c1e-0000-4000-8000-000000000001.",
+        "azure: {graph_endpoint: 'http://x'}": "azure.graph_endpoint: 'http://x' is not allowed: "
+                                               "use an https:// URL (tokens are never sent over "
+                                               "plain HTTP).",
         "policy: {default_packages: [Az]}": "policy.default_packages: expected a mapping of package "
                                             "name to version, e.g. {Az: 12.3.0}, got a list.",
         "policy: {default_packages: {Az: 2.64}}": "policy.default_packages.Az: expected a version as "

@@ -45,6 +45,8 @@ def open_account(
     credential=None,
     gallery_url: str | None = None,
     settings=None,
+    graph_endpoint: str | None = None,
+    permissions_identity: str | None = None,
 ) -> Account:
     """Open the account ``target`` names: ``local:PATH`` or an automation account's ARM id, as
     text (``parse_target`` reads it) or already parsed.
@@ -52,8 +54,11 @@ def open_account(
     The Azure options: ``auth`` picks the identity (see ``rjsync.accounts.credentials``;
     ``client_id`` selects a user-assigned managed identity), ``cloud`` (public, china,
     usgovernment) or ``arm_endpoint`` the Resource Manager to talk to, ``credential`` replaces
-    the identity altogether (tests), ``gallery_url`` the PowerShell Gallery's v2 API, and
-    ``settings`` (``rjsync.accounts.azure.AzureSettings``) polling, pacing and retries.
+    the identity altogether (tests), ``gallery_url`` the PowerShell Gallery's v2 API,
+    ``settings`` (``rjsync.accounts.azure.AzureSettings``) polling, pacing and retries,
+    ``graph_endpoint`` the Microsoft Graph to read grants from (else the cloud's), and
+    ``permissions_identity`` the principal id of the user-assigned identity the runbooks run as
+    (else the account's system-assigned identity).
     Nothing is contacted until the first call.
     """
     parsed = target if isinstance(target, (LocalTarget, ArmId)) else parse_target(target)
@@ -64,7 +69,7 @@ def open_account(
     from rjsync.accounts.azure import AzureAccount, AzureSettings
     from rjsync.accounts.credentials import make_credential, resolve_cloud
 
-    endpoints = resolve_cloud(cloud, arm_endpoint)
+    endpoints = resolve_cloud(cloud, arm_endpoint, graph_endpoint)
     label = auth
     if credential is None:
         credential = make_credential(auth, client_id=client_id, cloud=endpoints)
@@ -78,4 +83,5 @@ def open_account(
         gallery_url=gallery_url,
         settings=settings or AzureSettings(),
         auth=label,
+        permissions_identity=permissions_identity,
     )

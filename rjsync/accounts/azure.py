@@ -31,6 +31,10 @@ Built on ``azure-mgmt-automation`` (api-version 2024-10-23) and ``azure-core``:
   is the gallery's direct package URL (its redirect resolved).
 - Every SDK error becomes an ``AccountError`` sentence (``rjsync.accounts.azure_errors``); the
   token never appears in one.
+- The grants of the identity the runbooks run as (``read_grants``) are read through Microsoft
+  Graph (``rjsync.accounts.graph``) with the same credential: the account's system-assigned
+  identity (``identity.principalId`` of the account), or the user-assigned one the settings
+  name (``permissions_identity``).
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ from rjsync.accounts.base import (
     FAILED,
     RJ_DEFAULT_PACKAGES,
     RJ_RUNTIME_ENVIRONMENT,
+    Grants,
     JobStream,
     LiveJob,
     LiveJobSchedule,
@@ -153,7 +158,8 @@ class AzureAccount:
     def __init__(self, arm_id, *, credential, endpoints: Cloud = CLOUDS["public"],
                  owned_prefix: str = OWNED_PREFIX, gallery_url: str | None = None,
                  settings: AzureSettings = AzureSettings(), auth: str = "default",
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 permissions_identity: str | None = None):
         self.arm_id = arm_id
         self.target = str(arm_id)
         self.owned_prefix = owned_prefix
@@ -199,6 +205,10 @@ class AzureAccount:
         self._lock = threading.Lock()
         self._clock = clock
         self._skew = timedelta(0)  # Resource Manager's clock minus this machine's
+        self._credential, self._auth = credential, auth
+        self._permissions_identity = permissions_identity
+        self._system_identity: str | None = None  # identity.principalId, read with the location
+        self._graph = None
 
     # -- the protocol ---------------------------------------------------------------------------
 
@@ -290,9 +300,33 @@ class AzureAccount:
         self._index = ReceiptIndex.parse(text if isinstance(text, str) else None)
         return self._index
 
-    def read_grants(self):
-        # Issue 15 replaces this with a read through Microsoft Graph.
-        raise GrantsUnreadable("reading the identity's grants through Microsoft Graph is not built yet")
+    def read_grants(self) -> Grants:
+        principal = self._permissions_identity
+        if principal is None:
+            try:
+                self._account_location()
+            except AccountError as err:
+                raise GrantsUnreadable(err.message) from None
+            principal = self._system_identity
+        if not principal:
+            raise GrantsUnreadable(
+                f"Automation account '{self._name}' has no system-assigned managed identity for its runbooks "
+                "to run as; turn it on (Account Settings > Identity) or name the user-assigned identity's "
+                "principal id in the manifest (azure.identity).")
+        return self._graph_client().read_grants(principal)
+
+    def _graph_client(self):
+        from rjsync.accounts.graph import Graph, GraphSettings
+
+        with self._lock:
+            if self._graph is None:
+                s = self.settings
+                self._graph = Graph(self._credential, cloud=self.endpoints, auth=self._auth, settings=GraphSettings(
+                    retry_total=s.retry_total, retry_status=s.retry_status, retry_connect=s.retry_connect,
+                    retry_read=s.retry_read, retry_backoff_factor=s.retry_backoff_factor,
+                    retry_backoff_max=s.retry_backoff_max, read_timeout=s.read_timeout,
+                    connection_verify=s.connection_verify))
+            return self._graph
 
     def finish(self) -> None:
         """Store the receipt index when an apply changed it (one write; a plan never calls this).
@@ -470,6 +504,8 @@ class AzureAccount:
     def close(self) -> None:
         self._client.close()
         self.gallery.close()
+        if self._graph is not None:
+            self._graph.close()
 
     def __enter__(self):
         return self
@@ -497,6 +533,9 @@ class AzureAccount:
                     ) from None
                 self._location = account.location or ""
                 self._skew = _skew(date, self._clock())
+                identity = account.identity  # type "SystemAssigned", "SystemAssigned, UserAssigned", ...
+                if identity is not None and "systemassigned" in text(identity.type).lower():
+                    self._system_identity = identity.principal_id or None
             return self._location
 
     def _now(self) -> datetime:

@@ -52,23 +52,31 @@ class Cloud:
     #: Whether Automation offers runtime environments there ("Manage runtime environment",
     #: prerequisites: not in Azure Government clouds).
     runtime_environments: bool = True
+    #: Microsoft Graph there (national cloud deployments: graph.microsoft.us for US Government
+    #: L4/L5, microsoftgraph.chinacloudapi.cn for 21Vianet) and its token scope.
+    graph_endpoint: str = "https://graph.microsoft.com/"
+    graph_scope: str = "https://graph.microsoft.com/.default"
 
 
 CLOUDS = {
     "public": Cloud("public", "https://management.azure.com/", "https://management.azure.com/.default",
                     "login.microsoftonline.com"),
     "china": Cloud("china", "https://management.chinacloudapi.cn/", "https://management.chinacloudapi.cn/.default",
-                   "login.chinacloudapi.cn"),
+                   "login.chinacloudapi.cn", graph_endpoint="https://microsoftgraph.chinacloudapi.cn/",
+                   graph_scope="https://microsoftgraph.chinacloudapi.cn/.default"),
     "usgovernment": Cloud("usgovernment", "https://management.usgovcloudapi.net/",
                           "https://management.core.usgovcloudapi.net/.default", "login.microsoftonline.us",
-                          runtime_environments=False),
+                          runtime_environments=False, graph_endpoint="https://graph.microsoft.us/",
+                          graph_scope="https://graph.microsoft.us/.default"),
 }
 
 
-def resolve_cloud(cloud: str = "public", arm_endpoint: str | None = None) -> Cloud:
-    """The cloud named by ``--cloud``, with its Resource Manager replaced by ``--arm-endpoint``.
+def resolve_cloud(cloud: str = "public", arm_endpoint: str | None = None,
+                  graph_endpoint: str | None = None) -> Cloud:
+    """The cloud named by ``--cloud``, with its Resource Manager replaced by ``--arm-endpoint``
+    and its Microsoft Graph by ``graph_endpoint`` (tests, a proxy).
 
-    The token scope and authority stay those of the cloud.
+    The token scopes and authority stay those of the cloud.
     """
     key = (cloud or "public").lower().replace("-", "").replace(" ", "")
     key = {"azurecloud": "public", "azurechinacloud": "china", "azureusgovernment": "usgovernment",
@@ -76,14 +84,17 @@ def resolve_cloud(cloud: str = "public", arm_endpoint: str | None = None) -> Clo
     if key not in CLOUDS:
         raise AccountError(f"Unknown cloud '{cloud}': choose one of {', '.join(CLOUDS)}.")
     base = CLOUDS[key]
-    if arm_endpoint is None:
-        return base
-    if not arm_endpoint.lower().startswith("https://"):
-        raise AccountError(
-            f"The Resource Manager endpoint '{arm_endpoint}' must be an https:// URL "
-            "(tokens are never sent over plain HTTP)."
-        )
-    return dataclasses.replace(base, arm_endpoint=arm_endpoint.rstrip("/") + "/")
+    for what, endpoint in (("Resource Manager", arm_endpoint), ("Microsoft Graph", graph_endpoint)):
+        if endpoint is not None and not endpoint.lower().startswith("https://"):
+            raise AccountError(
+                f"The {what} endpoint '{endpoint}' must be an https:// URL "
+                "(tokens are never sent over plain HTTP)."
+            )
+    if arm_endpoint is not None:
+        base = dataclasses.replace(base, arm_endpoint=arm_endpoint.rstrip("/") + "/")
+    if graph_endpoint is not None:
+        base = dataclasses.replace(base, graph_endpoint=graph_endpoint.rstrip("/") + "/")
+    return base
 
 
 def check_runtime_environments(cloud: str, runtime_environment: str | None) -> None:

@@ -7,6 +7,8 @@ Layout::
                                       last modified (absent for a script dropped in by hand)
     PATH/modules.json                 account modules and runtime environments with packages
                                       and default packages
+    PATH/identity.json                what the identity its runbooks run as holds (optional;
+                                      ``rjsync.accounts.identity_file``), never written by rjsync
     PATH/.rjsync.lock                 the lock two processes share
     PATH/jobs/, PATH/job_schedules.json  runbook jobs, run with pwsh (``rjsync.accounts.local_jobs``)
 
@@ -37,6 +39,7 @@ from rjsync.accounts.base import (
     STATE_NEW,
     STATE_PUBLISHED,
     SUCCEEDED,
+    Grants,
     JobStream,
     LiveJob,
     LiveJobSchedule,
@@ -55,10 +58,11 @@ from rjsync.accounts.base import (
     type_change_error,
     version_key,
 )
+from rjsync.accounts.identity_file import read_identity_file
 from rjsync.accounts.local_jobs import LocalJobs, find_pwsh
 from rjsync.catalog.naming import OWNED_PREFIX
 from rjsync.catalog.text import normalized_sha256
-from rjsync.errors import AccountError, GrantsUnreadable
+from rjsync.errors import AccountError
 from rjsync.files import atomic_write, is_own_temp
 
 _META = ".meta.json"
@@ -231,9 +235,8 @@ class LocalAccount:
             self._write_modules(state)
             return _module(entry)
 
-    def read_grants(self):
-        # Issue 15 replaces this with the grants file the directory account describes.
-        raise GrantsUnreadable("this directory account describes no identity")
+    def read_grants(self) -> Grants:
+        return read_identity_file(self.path)  # written by people, read whole: no lock needed
 
     def finish(self) -> None:
         pass  # files are read whole: nothing is kept between syncs

@@ -11,9 +11,12 @@ The emulator fixtures live in ``tests/conftest.py`` (shared with the engine test
 - ``local_account``: a directory account in a temporary folder.
 - ``account``: each test that takes it runs once per kind: the protocol test-suite.
 - ``sdk_client(**options)``: a bare SDK client on the emulator, to speak to it directly.
+- ``holding(app_roles, directory_roles)``: an account (of each kind) whose identity holds them.
 """
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from azure.mgmt.automation import AutomationClient
@@ -63,3 +66,43 @@ def sdk_client(arm, credential, tls):
     yield make
     for client in made:
         client.close()
+
+
+@pytest.fixture
+def holding(kind, request):
+    """``holding(app_roles, directory_roles)``: an account whose identity holds them: a directory
+    account with ``identity.json``, or the Azure account whose system-assigned identity holds
+    them in the fake Graph (read with a token holding the read permissions)."""
+    from fakes.accounts import ARM_ID, FAST, NAME
+    from fakes.arm import system_identity
+    from fakes.graph import READER
+    from rjsync.accounts import open_account
+
+    principal = system_identity(NAME)
+    opened = []
+
+    def make(app_roles=(), directory_roles=()):
+        if kind == "local":
+            account = request.getfixturevalue("local_account")
+            account.path.mkdir(parents=True, exist_ok=True)
+            (account.path / "identity.json").write_text(json.dumps({
+                "principalId": principal,
+                "appRoles": [{"resource": a, "value": v} for a, v in sorted(app_roles)],
+                "directoryRoles": [{"templateId": t, "name": n} for t, n in sorted(directory_roles)]}))
+            return account
+        arm, graph = request.getfixturevalue("arm"), request.getfixturevalue("graph")
+        graph.add_identity(NAME, principal)
+        for app_id, value in app_roles:
+            graph.add_app_roles(app_id, [value])
+            graph.grant(principal, app_id, value)
+        for template, name in directory_roles:
+            graph.add_role_definition(template, name)
+            graph.assign_role(principal, template)
+        account = open_account(ARM_ID, arm_endpoint=arm.endpoint, graph_endpoint=graph.endpoint,
+                               credential=graph.credential(READER), settings=FAST)
+        opened.append(account)
+        return account
+
+    yield make
+    for account in opened:
+        account.close()

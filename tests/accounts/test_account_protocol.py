@@ -7,8 +7,8 @@ import pytest
 
 from fakes.accounts import receipt_without_stamp
 from rjsync.accounts import Account, ModuleImport, RunbookWrite
-from rjsync.accounts.base import same_default_packages
-from rjsync.errors import AccountError, OwnershipError
+from rjsync.accounts.base import Grants, same_default_packages
+from rjsync.errors import AccountError, GrantsUnreadable, OwnershipError
 
 SCRIPT = b"\xef\xbb\xbf<#\r\n.SYNOPSIS\r\n  Reset a password.\r\n#>\r\nparam([string] $UserName)\r\n"
 
@@ -324,3 +324,37 @@ def test_account_write_properties_of_a_name_without_the_prefix_raises(account, h
     with pytest.raises(OwnershipError):
         account.write_properties(RunbookWrite("user_general_mine", SCRIPT, receipt={"rjsync.sha256": "ab" * 32}))
     assert "rjsync.sha256" not in account.snapshot().runbook("user_general_mine").tags
+
+
+# -- the identity's grants -----------------------------------------------------------------------
+
+EXCHANGE_ADMIN = ("29232cdf-9323-42fd-ade2-1d097af3e4de", "Exchange Administrator")
+HELD = {("00000003-0000-0000-c000-000000000000", "User.Read.All"),
+        ("00000002-0000-0ff1-ce00-000000000000", "Exchange.ManageAsApp")}
+
+
+def test_account_read_grants_answers_what_the_identity_holds(holding):
+    from fakes.accounts import NAME
+    from fakes.arm import system_identity
+
+    grants = holding(HELD, {EXCHANGE_ADMIN}).read_grants()
+
+    assert grants == Grants(system_identity(NAME), frozenset(HELD), frozenset({EXCHANGE_ADMIN}))
+
+
+def test_account_read_grants_of_an_identity_holding_nothing_is_empty(holding):
+    grants = holding().read_grants()
+
+    assert (grants.app_roles, grants.directory_roles) == (frozenset(), frozenset())
+
+
+def test_account_read_grants_without_an_identity_says_why(kind, account, request):
+    if kind == "azure":
+        request.getfixturevalue("arm").account.identity = None
+
+    with pytest.raises(GrantsUnreadable) as caught:
+        account.read_grants()
+
+    assert caught.value.message.startswith({
+        "local": "This directory account describes no identity: add ",
+        "azure": "Automation account 'aa-realmjoin-test' has no system-assigned managed identity"}[kind])

@@ -238,3 +238,14 @@ def test_arm_emulator_job_streams_list_without_text_and_output_as_text_plain(arm
     assert (one.properties.stream_text, one.properties.summary) == ("two", "two")
     assert client.job.get_output(GROUP, NAME, "0f5e8f4e-3f0a-4d7e-9c56-1a2b3c4d5e6f") == "one\nthree"
     assert arm.server.requests("GET", "/output$")[0].status == 200
+
+
+def test_arm_emulator_account_has_a_system_assigned_identity_unless_removed(client, arm):
+    from fakes.arm import TENANT_ID, system_identity
+
+    account = client.automation_account.get(GROUP, NAME)
+    assert (account.identity.type.value, account.identity.principal_id, account.identity.tenant_id) == (
+        "SystemAssigned", system_identity(NAME), TENANT_ID)
+
+    arm.account.identity = None
+    assert client.automation_account.get(GROUP, NAME).identity is None

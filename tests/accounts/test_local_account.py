@@ -6,6 +6,7 @@ import errno
 import json
 import multiprocessing
 import os
+from pathlib import Path
 
 import pytest
 from filelock import FileLock
@@ -14,7 +15,7 @@ import rjsync.files
 from fakes.accounts import receipt_without_stamp
 from rjsync.accounts import ModuleImport, RunbookWrite, open_account
 from rjsync.accounts.local import LocalAccount
-from rjsync.errors import AccountError
+from rjsync.errors import AccountError, GrantsUnreadable
 
 
 def test_local_account_layout_is_script_and_metadata_beside_it(tmp_path):
@@ -126,3 +127,61 @@ def test_local_account_write_error_is_an_account_error_and_releases_the_lock(tmp
 
     account.write_runbook(RunbookWrite("rjgit-org_general_x", b"Write-Output 1"))  # the lock was released
     assert (tmp_path / "runbooks" / "rjgit-org_general_x.ps1").read_bytes() == b"Write-Output 1"
+
+
+# -- identity.json ---------------------------------------------------------------------------------
+
+GRAPH = "00000003-0000-0000-c000-000000000000"
+
+
+def test_local_account_read_grants_from_identity_json_with_bom_and_any_case(tmp_path):
+    (tmp_path / "identity.json").write_text(json.dumps({
+        "description": "the demo's managed identity", "principalId": "3F2B9C1E-0000-4000-8000-000000000001",
+        "appRoles": [{"resource": GRAPH.upper(), "value": "User.Read.All"}],
+        "directoryRoles": [{"templateId": "29232CDF-9323-42FD-ADE2-1D097AF3E4DE", "name": "Exchange Administrator"}],
+    }), encoding="utf-8-sig")
+
+    grants = open_account(f"local:{tmp_path}").read_grants()
+
+    assert grants.principal_id == "3f2b9c1e-0000-4000-8000-000000000001"
+    assert grants.app_roles == {(GRAPH, "User.Read.All")}
+    assert grants.directory_roles == {("29232cdf-9323-42fd-ade2-1d097af3e4de", "Exchange Administrator")}
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("[]", "it is not a JSON object"),
+    ('{"approles": []}', "unknown key 'approles' (known keys: principalId, appRoles, directoryRoles, description)"),
+    ('{"principalId": "me"}', "'principalId' is not a GUID"),
+    ('{"appRoles": {}}', "'appRoles' is not a list"),
+    ('{"appRoles": [{"resource": "graph", "value": "User.Read.All"}]}', "appRoles[0].resource is not a GUID"),
+    (f'{{"appRoles": [{{"resource": "{GRAPH}", "value": " "}}]}}', "appRoles[0].value is not a non-empty text"),
+    ('{"directoryRoles": ["User Administrator"]}',
+     "directoryRoles[0] is not an object with 'templateId' and 'name' only"),
+])
+def test_local_account_read_grants_of_a_wrong_identity_file_is_one_sentence(tmp_path, content, problem):
+    (tmp_path / "identity.json").write_text(content)
+
+    with pytest.raises(GrantsUnreadable) as caught:
+        open_account(f"local:{tmp_path}").read_grants()
+
+    assert caught.value.message == (f"The identity file {tmp_path / 'identity.json'} is wrong: {problem}; "
+                                    "fix or delete the file.")
+
+
+def test_local_account_read_grants_of_an_identity_file_that_is_not_json_names_it(tmp_path):
+    (tmp_path / "identity.json").write_text("{principalId: x}")
+
+    with pytest.raises(GrantsUnreadable, match=r"^Cannot read the identity file .*identity\.json: Expecting "):
+        open_account(f"local:{tmp_path}").read_grants()
+
+
+def test_local_account_demo_identity_holds_some_but_not_all_the_example_runbooks_need():
+    from fakes.graph import sidecar_needs
+
+    repo = Path(__file__).resolve().parents[2]
+    grants = open_account(f"local:{repo / '.rjsync-demo' / 'account'}").read_grants()
+    apps, roles = sidecar_needs(repo / "runbooks")
+    needed = {(app, value) for app, values in apps.items() for value in values}
+
+    assert grants.app_roles and grants.app_roles < needed
+    assert grants.directory_roles and {t for t, _ in grants.directory_roles} < set(roles)

@@ -47,6 +47,13 @@ It honours what ``shared/azure-automation-api.md`` records about the service:
   ``_drop_links``). Schedules themselves are not modelled: any schedule name is taken.
 - Runbook jobs (``/jobs/{name}``, its ``output``, ``streams`` and ``streams/{id}``), their
   scripted outcomes and the service's job limits: ``fakes.arm_jobs``.
+- The account's managed identity: ``identity`` (``FakeAccount.identity``) is answered as the
+  REST spec's ``Identity`` of an automation account (azure-rest-api-specs, specification/
+  automation/.../stable/2024-10-23/account.json, definitions ``AutomationAccount.identity`` and
+  ``Identity``: ``type`` SystemAssigned | UserAssigned | "SystemAssigned, UserAssigned" | None,
+  read-only ``principalId`` and ``tenantId``, ``userAssignedIdentities``). Every account gets a
+  system-assigned one (the portal's default); ``account.identity = None`` leaves it out, as the
+  spec's getAutomationAccount.json example does.
 - Faults and the request log come from ``LoopbackServer`` (``self.server``).
 """
 
@@ -58,6 +65,7 @@ import math
 import re
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import unquote
@@ -89,6 +97,14 @@ _ACCOUNT = (
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
+
+
+TENANT_ID = "72f988bf-0000-4000-8000-00000000000a"
+
+
+def system_identity(account: str) -> str:
+    """The principal (object) id of an emulated account's system-assigned identity."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"rjsync-test/automationAccounts/{account.lower()}/identity"))
 
 
 @dataclass
@@ -167,6 +183,13 @@ class FakeAccount:
     jobs: dict[str, FakeJob] = field(default_factory=dict)  # by name, lower-case
     #: time.monotonic() of every job the account started (refusals not included)
     job_starts: list[float] = field(default_factory=list)
+    #: The account's ``identity`` as GET answers it; None: the account has none.
+    identity: dict | None = None
+
+    def __post_init__(self):
+        if self.identity is None:
+            self.identity = {"type": "SystemAssigned", "principalId": system_identity(self.name),
+                             "tenantId": TENANT_ID}
 
     @property
     def id(self) -> str:
@@ -413,11 +436,14 @@ class ArmEmulator:
     def account_get(self, request, account):
         if request.method != "GET":
             return _not_allowed(request)
-        return Response.json(200, {
+        body = {
             "id": account.id, "name": account.name, "type": "Microsoft.Automation/AutomationAccounts",
             "location": account.location, "tags": {},
             "properties": {"state": "Ok", "sku": {"name": "Basic"}, "creationTime": _now(), "lastModifiedTime": _now()},
-        })
+        }
+        if account.identity is not None:
+            body["identity"] = account.identity
+        return Response.json(200, body)
 
     # -- runbooks ---------------------------------------------------------------------------------
 
