@@ -165,7 +165,8 @@ def _check_gallery(ctx, param, value):
 
 
 def _settings(manifest, accounts_at_once, source, ref, target, prefix, contexts, exclude, runtime, modules,
-              keep_drifted, auth, client_id, cloud, arm_endpoint, gallery, max_deletions=None, concurrency=None):
+              keep_drifted, auth, client_id, cloud, arm_endpoint, gallery, max_deletions=None, concurrency=None,
+              require_permissions=None):
     """SyncSettings, or a Fleet when --manifest names a folder."""
     from rjsync.settings import settings_from
 
@@ -177,11 +178,19 @@ def _settings(manifest, accounts_at_once, source, ref, target, prefix, contexts,
         from rjsync.fleet import fleet_from
 
         return fleet_from(manifest, source=source, ref=ref, target=target, policy=policy, azure=azure,
-                          concurrency=concurrency, accounts_at_once=accounts_at_once)
+                          concurrency=concurrency, accounts_at_once=accounts_at_once,
+                          require_permissions=require_permissions)
     if accounts_at_once is not None:
         raise click.UsageError("--accounts-at-once is for a folder of manifests (--manifest FOLDER).")
     return settings_from(manifest=manifest, source=source, ref=ref, target=target, policy=policy, azure=azure,
-                         concurrency=concurrency)
+                         concurrency=concurrency, require_permissions=require_permissions)
+
+
+def _require_permissions(f):
+    return click.option(
+        "--require-permissions", is_flag=True, default=None,
+        help="A required grant the runbooks' identity lacks is an error (plan exits 1, apply writes "
+             "nothing), and so are grants that cannot be read; also the manifest's permissions.require.")(f)
 
 
 @cli.command("plan")
@@ -193,7 +202,8 @@ def _settings(manifest, accounts_at_once, source, ref, target, prefix, contexts,
 @click.option("--out", metavar="PLANFILE", type=click.Path(dir_okay=False),
               help="Also save the plan; 'rjsync apply PLANFILE' applies exactly it, if nothing changed since.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes, 0 when it has none.")
-def plan_cmd(fmt, out, detailed_exitcode, max_deletions, **options) -> None:
+@_require_permissions
+def plan_cmd(fmt, out, detailed_exitcode, max_deletions, require_permissions, **options) -> None:
     """Show what a sync would change in an account, without changing anything.
 
     \b
@@ -205,14 +215,18 @@ def plan_cmd(fmt, out, detailed_exitcode, max_deletions, **options) -> None:
     With --manifest FOLDER, plans every account of the folder (a few at once, each on its own:
     one failing does not stop the others) and ends with one summary table.
 
-    Exit codes: 0 success, 1 error (including a catalog with errors), 2 changes pending
-    (only with --detailed-exitcode). For a folder, the worst of its accounts' (1, then 2, then 0).
+    Every plan ends with what the runbooks need from the identity they run as and what it
+    lacks (Permissions); it changes the exit code only with --require-permissions.
+
+    Exit codes: 0 success, 1 error (including a catalog with errors, or a missing required grant
+    with --require-permissions), 2 changes pending (only with --detailed-exitcode). For a folder,
+    the worst of its accounts' (1, then 2, then 0).
     """
     from rjsync.commands.fleet import run_fleet_plan
     from rjsync.commands.sync import run_plan
     from rjsync.fleet import Fleet
 
-    settings = _settings(max_deletions=max_deletions, **options)
+    settings = _settings(max_deletions=max_deletions, require_permissions=require_permissions, **options)
     if isinstance(settings, Fleet):
         if out:
             raise click.UsageError("--out saves one account's plan; give --manifest one FILE of the folder.")
@@ -230,7 +244,8 @@ def plan_cmd(fmt, out, detailed_exitcode, max_deletions, **options) -> None:
               help="Requests to the account in flight at once; 4 x N runbook writes proceed together "
                    "(a write mostly waits for the service). Resource Manager's request budgets and "
                    "the 5 module imports per 30 s are kept whatever N is.  [default: 8]")
-def apply_cmd(planfile, auto_approve, max_deletions, concurrency, **options) -> None:
+@_require_permissions
+def apply_cmd(planfile, auto_approve, max_deletions, concurrency, require_permissions, **options) -> None:
     """Sync an account with its source: plan, show, confirm, apply.
 
     With PLANFILE (from 'rjsync plan --out'), apply exactly that plan; it is refused as stale
@@ -243,6 +258,9 @@ def apply_cmd(planfile, auto_approve, max_deletions, concurrency, **options) -> 
     With --manifest FOLDER (needs --auto-approve), applies every account of the folder, a few at
     once, each on its own; progress lines start with the account's name, and one summary table
     ends the output.
+
+    With --require-permissions, a required grant the runbooks' identity lacks refuses the apply
+    before anything is written.
 
     Exit codes: 0 everything applied (or nothing to do), 1 an error or a change not done (for a
     folder: in any account).
@@ -264,9 +282,11 @@ def apply_cmd(planfile, auto_approve, max_deletions, concurrency, **options) -> 
                                                   ("cloud", (options["cloud"] or "public").lower()),
                                                   ("arm_endpoint", options["arm_endpoint"]),
                                                   ("gallery", options["gallery"]))})
-        prepared = prepare_saved(planfile, azure=azure, concurrency=concurrency or DEFAULT_CONCURRENCY)
+        prepared = prepare_saved(planfile, azure=azure, concurrency=concurrency or DEFAULT_CONCURRENCY,
+                                 require_permissions=bool(require_permissions))
     else:
-        settings = _settings(max_deletions=None, concurrency=concurrency, **options)
+        settings = _settings(max_deletions=None, concurrency=concurrency, require_permissions=require_permissions,
+                             **options)
         if isinstance(settings, Fleet):
             sys.exit(run_fleet_apply(settings, auto_approve=auto_approve, max_deletions=max_deletions))
         prepared = prepare(settings)

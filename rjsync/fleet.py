@@ -39,6 +39,7 @@ from rjsync.sync import (
     catalog_errors,
     catalog_of,
     default_opener,
+    permissions_problem,
     prepare,
 )
 
@@ -127,13 +128,14 @@ def load_fleet(folder: str | os.PathLike, *, customize: Callable[[SyncSettings],
 
 def fleet_from(folder: str, *, source: str | None, ref: str | None, target: str | None,
                policy: Mapping[str, Any] | None = None, azure: Mapping[str, Any] | None = None,
-               concurrency: int | None = None, accounts_at_once: int | None = None) -> Fleet:
+               concurrency: int | None = None, accounts_at_once: int | None = None,
+               require_permissions: bool | None = None) -> Fleet:
     """``load_fleet`` with the command line's flags overriding every manifest."""
     if source or target:
         raise RjsyncError("Give either --manifest or --source and --target, not both.")
     return load_fleet(folder, accounts_at_once=accounts_at_once or DEFAULT_ACCOUNTS_AT_ONCE,
                       customize=lambda s: override(s, ref=ref, policy=policy, azure=azure,
-                                                   concurrency=concurrency))
+                                                   concurrency=concurrency, require_permissions=require_permissions))
 
 
 def _account_key(target: str) -> str:
@@ -257,8 +259,11 @@ def plan_account(entry: FleetEntry, cache: SourceCache, opener: AccountOpener = 
     settings = entry.settings
     with prepare(settings, opener=opener, checkout=cache.get(settings.source, settings.policy)) as prepared:
         plan = prepared.plan
+    problem = permissions_problem(plan) if settings.require_permissions else None
     if plan.errored:
         status, code, error = ERROR, 1, catalog_errors(plan)
+    elif problem:
+        status, code, error = ERROR, 1, problem
     elif plan.has_changes:
         status, code, error = CHANGES, 2 if detailed_exitcode else 0, None
     else:
@@ -276,9 +281,13 @@ def apply_account(entry: FleetEntry, cache: SourceCache, opener: AccountOpener =
         plan = prepared.plan
         if on_plan is not None:
             on_plan(plan)
-        result = apply(prepared, max_deletions=max_deletions, events=events) if plan.has_changes else None
+        problem = permissions_problem(plan) if settings.require_permissions else None
+        result = (apply(prepared, max_deletions=max_deletions, events=events)
+                  if plan.has_changes and not problem else None)
     applied = result.counts() if result is not None else None
-    if plan.errored:
+    if problem:
+        status, code, error = ERROR, 1, f"Not applying: {problem}"
+    elif plan.errored:
         status, code, error = ERROR, 1, catalog_errors(plan)
     elif result is None:
         status, code, error = IN_SYNC, 0, None

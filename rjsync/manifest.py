@@ -9,6 +9,7 @@ Azure options of the sync::
     target: local:../account     # or an automation account's ARM id
     policy: {prefix: rjgit-, max_deletions: 10}
     azure: {auth: default, cloud: public}   # identity: a user-assigned identity's principal id
+    permissions: {require: true}  # a required grant the identity lacks is an error
     concurrency: 8
 
 Reading is strict: an unknown key, a duplicate key or a value of the wrong kind is an error
@@ -124,6 +125,7 @@ def load_manifest(path: str | os.PathLike, *, defaults: Defaults | None | object
         policy=Policy(**values.get("policy", {})),
         azure=AzureOptions(**{_AZURE_FIELDS.get(k, k): v for k, v in values.get("azure", {}).items()}),
         concurrency=values.get("concurrency", DEFAULT_CONCURRENCY),
+        require_permissions=values.get("permissions", {}).get("require", False),
         name=Path(shown).stem,
         manifest=shown,
     )
@@ -509,10 +511,13 @@ _AZURE: dict[str, Checker] = {
 #: manifest key under azure -> AzureOptions field, where they differ
 _AZURE_FIELDS = {"identity": "permissions_identity"}
 
+_PERMISSIONS: dict[str, Checker] = {"require": _flag}
+
 _TOP: dict[str, Checker] = {
     "source": _source,
     "target": _target,
     "policy": _section(_POLICY),
     "azure": _section(_AZURE),
+    "permissions": _section(_PERMISSIONS),
     "concurrency": _whole(1, 64),
 }

@@ -94,6 +94,9 @@ class SyncSettings:
     policy: Policy = field(default_factory=Policy)
     azure: AzureOptions = field(default_factory=AzureOptions)
     concurrency: int = DEFAULT_CONCURRENCY
+    #: a required grant the identity lacks (or grants that cannot be read) is an error: plan
+    #: exits 1, apply writes nothing (``--require-permissions``, the manifest's permissions.require)
+    require_permissions: bool = False
     name: str | None = None  # the manifest's name (its file stem), for messages and fleets
     manifest: str | None = None  # the manifest file it came from
 
@@ -107,6 +110,7 @@ def settings_from(
     policy: Mapping[str, Any] | None = None,
     azure: Mapping[str, Any] | None = None,
     concurrency: int | None = None,
+    require_permissions: bool | None = None,
 ) -> SyncSettings:
     """A manifest, or --source/--target; flags given explicitly override the manifest."""
     if manifest:
@@ -114,14 +118,16 @@ def settings_from(
             raise RjsyncError("Give either --manifest or --source and --target, not both.")
         from rjsync.manifest import load_manifest
 
-        return override(load_manifest(manifest), ref=ref, policy=policy, azure=azure, concurrency=concurrency)
+        return override(load_manifest(manifest), ref=ref, policy=policy, azure=azure, concurrency=concurrency,
+                        require_permissions=require_permissions)
     if not source or not target:
         missing = " and ".join(o for o, v in (("--source", source), ("--target", target)) if not v)
         raise RjsyncError(
             f"Missing {missing}: give --manifest FILE, or --source SOURCE and --target TARGET "
             "(local:PATH or an automation account's ARM id).")
     settings = SyncSettings(source=SourceSpec(source, ref), target=target)
-    return override(settings, policy=policy, azure=azure, concurrency=concurrency)
+    return override(settings, policy=policy, azure=azure, concurrency=concurrency,
+                    require_permissions=require_permissions)
 
 
 def override(
@@ -131,6 +137,7 @@ def override(
     policy: Mapping[str, Any] | None = None,
     azure: Mapping[str, Any] | None = None,
     concurrency: int | None = None,
+    require_permissions: bool | None = None,
 ) -> SyncSettings:
     """``settings`` with the values given (not None) in place of the manifest's."""
     policy = {k: v for k, v in (policy or {}).items() if v is not None}
@@ -143,4 +150,6 @@ def override(
         settings = dataclasses.replace(settings, azure=dataclasses.replace(settings.azure, **azure))
     if concurrency is not None:
         settings = dataclasses.replace(settings, concurrency=concurrency)
+    if require_permissions is not None:
+        settings = dataclasses.replace(settings, require_permissions=require_permissions)
     return settings

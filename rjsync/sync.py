@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from rjsync.accounts import open_account
-from rjsync.accounts.base import Account, Snapshot
+from rjsync.accounts.base import Account, Grants, Snapshot
 from rjsync.accounts.credentials import check_runtime_environments
 from rjsync.catalog.build import build_catalog
 from rjsync.catalog.model import Catalog
@@ -35,6 +35,7 @@ from rjsync.engine.plan import Plan
 from rjsync.engine.planner import pair, plan_sync, snapshot_scope
 from rjsync.engine.policy import DEFAULT_MAX_DELETIONS, Policy
 from rjsync.engine.saved import check_account_fresh, check_same_plan, check_source_fresh, load_plan
+from rjsync.errors import GrantsUnreadable, RjsyncError
 from rjsync.settings import AzureOptions, SourceSpec, SyncSettings, gallery_url, writes_at_once
 from rjsync.source import Checkout, open_source
 
@@ -117,10 +118,35 @@ def plan_against(account: Account, catalog: Catalog, policy: Policy, concurrency
 
 def plan_snapshot(account: Account, catalog: Catalog, snapshot: Snapshot, policy: Policy,
                   concurrency: int) -> Plan:
-    """Plan ``catalog`` against ``snapshot`` of ``account``, reading the contents it needs."""
+    """Plan ``catalog`` against ``snapshot`` of ``account``, reading the contents it needs and
+    the grants of the identity its runbooks run as (once per plan)."""
     pairing = pair(catalog, snapshot, policy)
     contents = read_contents(account, pairing.content_needed(), concurrency)
-    return plan_sync(pairing, target=account.target, contents=contents)
+    return plan_sync(pairing, target=account.target, contents=contents, grants=read_grants(account))
+
+
+def read_grants(account: Account) -> Grants | str:
+    """What the identity the runbooks run as holds, or why that cannot be read: the plan then
+    says its permissions were not checked, and goes on."""
+    try:
+        return account.read_grants()
+    except GrantsUnreadable as err:
+        return err.message.rstrip(".") or "the grants cannot be read"
+
+
+def permissions_problem(plan: Plan) -> str | None:
+    """Why ``--require-permissions`` stops ``plan``, as a sentence (without "Error: "), or None:
+    a required grant the identity lacks, or grants not read while the runbooks need some."""
+    report = plan.permissions
+    if report is None or (not report.checked and report.required):
+        why = f" ({report.reason})" if report is not None and report.reason else ""
+        return (f"the identity's grants were not checked{why}, so --require-permissions cannot prove that "
+                "the runbooks can run.")
+    if report.checked and report.missing:
+        count = len(report.missing)
+        return (f"{count} required grant{'s are' if count != 1 else ' is'} missing from the identity the runbooks "
+                f"run as (see Permissions): grant {'them' if count != 1 else 'it'}, or drop --require-permissions.")
+    return None
 
 
 def prepare(settings: SyncSettings, *, opener: AccountOpener = default_opener,
@@ -145,7 +171,7 @@ def catalog_errors(plan: Plan) -> str:
 # -- saved plans -----------------------------------------------------------------------------------
 
 
-def prepare_saved(path: str, *, azure: AzureOptions, concurrency: int,
+def prepare_saved(path: str, *, azure: AzureOptions, concurrency: int, require_permissions: bool = False,
                   opener: AccountOpener = default_opener) -> Prepared:
     """Re-read source and account for a saved plan, refuse it when either changed since, plan
     again with its policy and refuse it unless the fresh plan is the same (``check_same_plan``):
@@ -154,7 +180,8 @@ def prepare_saved(path: str, *, azure: AzureOptions, concurrency: int,
     source = plan.source
     ref = source.get("commit") if source.get("kind") == "git" else None
     settings = SyncSettings(source=SourceSpec(source["location"], ref or source.get("ref")), target=plan.target,
-                            policy=plan.policy, azure=azure, concurrency=concurrency)
+                            policy=plan.policy, azure=azure, concurrency=concurrency,
+                            require_permissions=require_permissions)
     check_cloud(settings)
     checkout, catalog = read_source(settings.source, plan.policy)
     check_source_fresh(plan, catalog, path)  # before the account is opened
@@ -225,7 +252,10 @@ def apply(prepared: Prepared, *, max_deletions: int | None = None,
           events: ApplyEvents | None = None) -> ApplyResult:
     """Carry out ``prepared.plan`` on ``prepared.account`` (``max_deletions`` overrides the
     plan's limit, and a saved plan's ``deletion_limit``). Runbook writes proceed
-    ``writes_at_once(settings.concurrency)`` at once."""
+    ``writes_at_once(settings.concurrency)`` at once. With ``settings.require_permissions``, a
+    permissions problem refuses it before any write."""
+    if prepared.settings.require_permissions and (problem := permissions_problem(prepared.plan)):
+        raise RjsyncError(f"Not applying: {problem}")
     events = events or ApplyEvents()
     if max_deletions is None:
         max_deletions = prepared.deletion_limit

@@ -39,7 +39,7 @@ def test_catalog_json_follows_the_contract():
     result = invoke("catalog", EXAMPLE, "--format", "json")
     assert result.exit_code == 0
     data = json.loads(result.output)
-    assert list(data) == ["source", "runbooks", "modules", "diagnostics"]
+    assert list(data) == ["source", "runbooks", "modules", "permissions", "diagnostics"]
     assert data["source"]["kind"] == "folder" and len(data["source"]["commit"]) == 40
     alias = next(r for r in data["runbooks"] if r["name"] == "rjgit-user_mail_add-mail-alias")
     assert {k: alias[k] for k in ("path", "context", "category", "display_name", "schedulable",
@@ -54,6 +54,8 @@ def test_catalog_json_follows_the_contract():
     assert [m["name"] for m in data["modules"]] == [
         "Az.Accounts", "Az.Resources", "Az.Storage", "ExchangeOnlineManagement",
         "MicrosoftTeams", "RealmJoin.RunbookHelper"]
+    assert data["permissions"]["optional"] == {"app_roles": [], "directory_roles": [
+        {"name": "Cloud Device Administrator", "template_id": "7698a772-787b-4ac8-901f-60d6b08affd2"}]}
     assert data["diagnostics"] == []
     # byte-stable: the same input gives the same bytes
     assert invoke("catalog", EXAMPLE, "--format", "json").output == result.output

@@ -24,7 +24,7 @@ from rjsync.sync import default_opener
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "runbooks"
 BROKEN = "acct-07"
-UNKNOWN_KEY = ("unknown key 'polcy' (known keys: source, target, policy, azure, concurrency); "
+UNKNOWN_KEY = ("unknown key 'polcy' (known keys: source, target, policy, azure, permissions, concurrency); "
                "did you mean 'policy'?")
 
 

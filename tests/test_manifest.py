@@ -140,7 +140,7 @@ def test_manifest_empty_sections_keep_the_defaults(write):
 def test_manifest_unknown_key_suggests_the_closest(write):
     path = write(MINIMAL + "polcy:\n  prefix: xy-\n")
     assert error(path) == (
-        f"{path}:4: unknown key 'polcy' (known keys: source, target, policy, azure, concurrency); "
+        f"{path}:4: unknown key 'polcy' (known keys: source, target, policy, azure, permissions, concurrency); "
         "did you mean 'policy'?"
     )
 
@@ -227,7 +227,7 @@ def test_manifest_empty_file(write):
 def test_manifest_top_level_not_a_mapping(write):
     path = write("- source\n- target\n")
     assert error(path) == (
-        f"{path}:1: expected a mapping with the keys source, target, policy, azure, concurrency, "
+        f"{path}:1: expected a mapping with the keys source, target, policy, azure, permissions, concurrency, "
         "got a list."
     )
 

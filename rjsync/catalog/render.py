@@ -6,12 +6,18 @@ import json
 from collections import defaultdict
 
 from rjsync.catalog.model import Catalog
+from rjsync.catalog.permissions import permission_union
 from rjsync.markdown import no_workflow_commands, terminal
 
 
 def to_json(catalog: Catalog) -> str:
-    """The JSON contract of design.md; byte-identical for identical catalogs."""
-    return json.dumps(catalog.to_json(), indent=2, ensure_ascii=False) + "\n"
+    """The JSON contract of design.md, with ``permissions``: the union of what the runbooks
+    need, required and optional apart (``permission_union``); byte-identical for identical
+    catalogs."""
+    data = catalog.to_json()
+    data = {**{k: v for k, v in data.items() if k != "diagnostics"}, "permissions": permission_union(catalog.runbooks),
+            "diagnostics": data["diagnostics"]}
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
 def _source_line(catalog: Catalog) -> str:

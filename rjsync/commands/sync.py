@@ -29,6 +29,7 @@ from rjsync.sync import (
     apply,
     catalog_errors,
     default_opener,
+    permissions_problem,
     prepare,
 )
 
@@ -46,8 +47,12 @@ def run_plan(settings: SyncSettings, *, fmt: str = "text", out: str | None = Non
         save_plan(plan, out)
         if fmt == "text":
             click.echo(f"Saved the plan to {out}; apply it with: rjsync apply {out}")
+    problem = permissions_problem(plan) if settings.require_permissions else None
     if plan.errored:
         _catalog_errors(plan)
+    if problem:
+        click.echo(f"Error: {problem}", err=True)
+    if plan.errored or problem:
         return 1
     return 2 if detailed_exitcode and plan.has_changes else 0
 
@@ -67,6 +72,9 @@ def apply_and_report(prepared: Prepared, *, auto_approve: bool = False, max_dele
     """
     plan = prepared.plan
     click.echo(render.to_text(plan.to_json(), color=color(out or sys.stdout)), nl=False, file=out)
+    if prepared.settings.require_permissions and (problem := permissions_problem(plan)):
+        click.echo(f"Error: Not applying: {problem}", err=True, file=err)
+        return 1, None
     if not plan.has_changes:
         if plan.errored:
             _catalog_errors(plan, err)

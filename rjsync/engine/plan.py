@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from rjsync.catalog.model import Diagnostic
+from rjsync.engine.permissions import PermissionReport
 from rjsync.engine.policy import Policy
 
 #: Version of the plan document (``--format json`` and ``--out``); bump on incompatible change.
@@ -105,6 +106,10 @@ class Plan:
     environment: Mapping[str, Any] | None = None  # the runtime environment to create, if missing
     diagnostics: tuple[Diagnostic, ...] = ()
     fingerprints: Mapping[str, str] = field(default_factory=dict)
+    #: what the runbooks need against what the identity holds (``rjsync.engine.permissions``);
+    #: None when the plan was made without reading the grants. Informational: a saved plan is
+    #: not refused when the grants change, and the fresh plan's report is what apply shows.
+    permissions: PermissionReport | None = None
 
     @property
     def errored(self) -> bool:
@@ -139,7 +144,7 @@ class Plan:
 
     def to_json(self) -> dict[str, Any]:
         """The versioned plan document: what ``--format json`` prints and ``--out`` saves."""
-        return {
+        doc = {
             "format_version": FORMAT_VERSION,
             "source": dict(self.source),
             "target": self.target,
@@ -152,6 +157,9 @@ class Plan:
             "diagnostics": [d.to_json() for d in self.diagnostics],
             "fingerprints": dict(self.fingerprints),
         }
+        if self.permissions is not None:
+            doc["permissions"] = self.permissions.to_json()
+        return doc
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Plan:
@@ -165,4 +173,5 @@ class Plan:
             environment=data.get("environment"),
             diagnostics=tuple(Diagnostic(**d) for d in data["diagnostics"]),
             fingerprints={} if data.get("fingerprints") is None else data["fingerprints"],
+            permissions=PermissionReport.from_json(data["permissions"]) if data.get("permissions") is not None else None,
         )

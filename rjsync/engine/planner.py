@@ -23,6 +23,7 @@ from typing import Any, Mapping
 from rjsync.accounts.base import (
     BUILTIN_RUNTIME_ENVIRONMENTS,
     STATE_EDIT,
+    Grants,
     LiveRunbook,
     Snapshot,
     SnapshotScope,
@@ -34,6 +35,7 @@ from rjsync.accounts.receipts import RECEIPT_TAGS, Receipt
 from rjsync.catalog.build import module_union
 from rjsync.catalog.model import Catalog, Diagnostic, Runbook
 from rjsync.catalog.text import normalized_sha256
+from rjsync.engine.permissions import permission_report
 from rjsync.engine.plan import (
     CREATE,
     DELETE,
@@ -86,6 +88,11 @@ class Pairing:
     excluded: tuple[tuple[str, str], ...]
     orphans: tuple[LiveRunbook, ...]
 
+    @property
+    def desired(self) -> tuple[Runbook, ...]:
+        """The catalog runbooks the account holds after the sync (the excluded ones aside)."""
+        return tuple(runbook for runbook, _live in self.pairs)
+
     def content_needed(self) -> list[str]:
         """Live runbooks whose content the plan compares: no valid receipt, or published since."""
         return [live.name for _runbook, live in self.pairs if live is not None and _needs_content(live)]
@@ -128,10 +135,12 @@ def _needs_content(live: LiveRunbook) -> bool:
 # -- the plan --------------------------------------------------------------------------------------
 
 
-def plan_sync(pairing: Pairing, *, target: str, contents: Mapping[str, bytes | None] | None = None) -> Plan:
+def plan_sync(pairing: Pairing, *, target: str, contents: Mapping[str, bytes | None] | None = None,
+              grants: Grants | str | None = None) -> Plan:
     """Diff the catalog against the snapshot of ``pairing`` under its policy; ``contents`` maps the
     names ``pairing.content_needed()`` returned (any case) to their published content (None:
-    never published)."""
+    never published). With ``grants`` (what the identity holds, or why that is unknown) the plan
+    carries its permissions section."""
     catalog, snapshot, policy = pairing.catalog, pairing.snapshot, pairing.policy
     contents = {k.lower(): v for k, v in (contents or {}).items()}
     diagnostics = list(catalog.diagnostics)
@@ -190,6 +199,7 @@ def plan_sync(pairing: Pairing, *, target: str, contents: Mapping[str, bytes | N
         environment=environment,
         diagnostics=tuple(sorted(diagnostics, key=Diagnostic.sort_key)),
         fingerprints={"catalog": catalog_fingerprint(catalog), "snapshot": snapshot_fingerprint(snapshot)},
+        permissions=permission_report(pairing.desired, grants) if grants is not None else None,
     )
 
 

@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping
 
 from rjsync.markdown import (
     GITHUB_COMMENT_LIMIT,
+    Markdown,
     cell,
     code,
     cut_markdown,
@@ -70,7 +71,50 @@ def summary_line(doc: Mapping[str, Any]) -> str:
         extra.append(f"{summary['drift']} drifted")
     if summary["errors"]:
         extra.append(f"{summary['errors']} error{'s' if summary['errors'] != 1 else ''} in the catalog")
+    missing = _missing_count(doc)
+    if missing:
+        extra.append(f"{missing} required grant{'s' if missing != 1 else ''} missing")
     return text + (f" ({', '.join(extra)})" if extra else "")
+
+
+def _missing_count(doc: Mapping[str, Any]) -> int:
+    perm = doc.get("permissions")
+    return (perm["counts"]["missing"] or 0) if perm and perm["status"] == "checked" else 0
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
+def permissions_headline(perm: Mapping[str, Any]) -> str:
+    """What the permissions section says in one line (without "Permissions: ")."""
+    counts = perm["counts"]
+    if perm["status"] != "checked":
+        needs = (f"the runbooks need {_plural(counts['needed'], 'grant')} ({counts['required']} required)"
+                 if counts["needed"] else "the runbooks name no grants")
+        return f"not checked ({perm['reason']}); {needs}."
+    if not counts["needed"]:
+        return "the runbooks name no grants."
+    text = f"{_plural(counts['needed'], 'grant')} needed, {counts['held']} held; "
+    text += f"{counts['missing']} required missing" if counts["missing"] else "no required grant missing"
+    if counts["missing_optional"]:
+        text += f", {counts['missing_optional']} optional missing"
+    return text + "."
+
+
+def _grant_rows(grouped: Mapping[str, Any]):
+    """(where, grant name, entry) of a grouped grant list: app roles per resource, then roles
+    (where: None)."""
+    for group in grouped["app_roles"]:
+        for entry in group["roles"]:
+            yield group["resource"] or group["resource_id"], entry["name"], entry
+    for entry in grouped["directory_roles"]:
+        yield None, entry["name"], entry
+
+
+def _some(names: list[str], shown: int = 5) -> list[str]:
+    """At most ``shown`` of ``names``, then "and N more"."""
+    return names[:shown] + ([f"and {len(names) - shown} more"] if len(names) > shown else [])
 
 
 def _source_line(doc: Mapping[str, Any]) -> str:
@@ -159,6 +203,8 @@ def to_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
         for skip in doc["skipped"]:
             lines.append(f"  {skip['name']}: {skip['reason']}")
         lines.append("")
+    if doc.get("permissions"):
+        lines += _permissions_text(doc["permissions"]) + [""]
     if doc["diagnostics"]:
         lines.append("Diagnostics:")
         for diag in doc["diagnostics"]:
@@ -170,6 +216,31 @@ def to_text(doc: Mapping[str, Any], *, color: bool = False) -> str:
         lines.append("")
     lines.append(style("Plan: ", bold=True) + summary_line(doc))
     return no_workflow_commands("\n".join(lines) + "\n")
+
+
+def _permissions_text(perm: Mapping[str, Any]) -> list[str]:
+    who = f" of the identity {perm['principal_id']}" if perm.get("principal_id") else ""
+    lines = [f"Permissions{who}: {permissions_headline(perm)}"]
+    sections = [("Missing (required):", perm["missing"])]
+    sections += [(f"Missing (optional, for {group['feature'] or 'no named feature'}):", group)
+                 for group in perm["optional"]]
+    for title, grouped in sections:
+        rows = list(_grant_rows(grouped))
+        if not rows:
+            continue
+        lines.append(f"  {title}")
+        last = None
+        for where, name, entry in rows:
+            heading = "Directory roles" if where is None else where
+            if heading != last:
+                lines.append(f"    {heading}:")
+                last = heading
+            lines.append(f"      {name}  ({', '.join(_some(entry['runbooks']))})")
+            lines += [f"          why: {reason}" for reason in _some(entry["reasons"], 3)]
+    if perm["manual"]:
+        lines.append("  Manual (rjsync cannot check these):")
+        lines += [f"    {step['text']}  ({', '.join(_some(step['runbooks']))})" for step in perm["manual"]]
+    return lines
 
 
 # -- markdown --------------------------------------------------------------------------------------
@@ -185,7 +256,11 @@ def to_markdown(doc: Mapping[str, Any], *, limit: int = GITHUB_COMMENT_LIMIT) ->
     text = _markdown(doc, None)
     if len(text) <= limit:
         return text
-    low, high = 0, max(len(doc["changes"]), len(doc["drift"]), len(doc["skipped"]), len(doc["diagnostics"]))
+    perm = doc.get("permissions") or {"missing": {"app_roles": [], "directory_roles": []}, "optional": [],
+                                      "manual": []}
+    grants = sum(1 for group in [perm["missing"], *perm["optional"]] for _row in _grant_rows(group))
+    low, high = 0, max(len(doc["changes"]), len(doc["drift"]), len(doc["skipped"]), len(doc["diagnostics"]),
+                       grants, len(perm["manual"]))
     while low < high:  # the most rows per table that still fits
         middle = (low + high + 1) // 2
         if len(_markdown(doc, middle)) <= limit:
@@ -254,12 +329,43 @@ def _markdown(doc: Mapping[str, Any], max_rows: int | None) -> str:
     if doc["skipped"]:
         rows = [[s["kind"], code(s["name"]), s["reason"]] for s in doc["skipped"]]
         lines += _details(f"Left alone ({len(rows)})", _table(["kind", "name", "why"], rows, max_rows, "entries"))
+    if doc.get("permissions"):
+        lines += _permissions_markdown(doc["permissions"], max_rows)
     if doc["diagnostics"]:
         rows = [[d["severity"], code(f"{d['path'] or 'catalog'}{':' + str(d['line']) if d['line'] else ''}"), d["message"]]
                 for d in doc["diagnostics"]]
         lines += _details(f"Diagnostics ({len(rows)})", _table(["severity", "where", "message"], rows, max_rows,
                                                                "diagnostics"), open_=errored)
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _permissions_markdown(perm: Mapping[str, Any], max_rows: int | None) -> list[str]:
+    counts = perm["counts"]
+    if not counts["needed"] and not perm["manual"]:
+        return [f"Permissions: {inline(permissions_headline(perm))}", ""]
+
+    def runbooks(names: list[str]) -> Markdown:
+        return Markdown(", ".join(code(n) for n in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else ""))
+
+    body: list[str] = []
+    missing = [[where or "directory role", code(name), runbooks(e["runbooks"]), "; ".join(e["reasons"])]
+               for where, name, e in _grant_rows(perm["missing"])]
+    if missing:
+        body += _table(["resource", "missing grant", "needed by", "why"], missing, max_rows, "missing grants") + [""]
+    optional = [[group["feature"] or "(no named feature)", where or "directory role", code(name), runbooks(e["runbooks"]),
+                 "; ".join(e["reasons"])] for group in perm["optional"] for where, name, e in _grant_rows(group)]
+    if optional:
+        body += ["Optional: the runbooks run without these, except for the feature named.", ""]
+        body += _table(["feature", "resource", "missing grant", "needed by", "why"], optional, max_rows,
+                       "optional grants") + [""]
+    if perm["manual"]:
+        body += ["Manual steps: rjsync cannot check these.", ""]
+        body += _table(["step", "needed by"], [[m["text"], runbooks(m["runbooks"])] for m in perm["manual"]],
+                       max_rows, "manual steps") + [""]
+    if perm["status"] == "checked" and perm.get("principal_id"):
+        body.insert(0, f"Identity: {code(perm['principal_id'], in_table=False)}; held grants are counted, not listed.\n")
+    return _details(f"Permissions: {inline(permissions_headline(perm))}", body[:-1] if body and body[-1] == "" else body,
+                    open_=bool(counts["missing"]) and perm["status"] == "checked")
 
 
 RENDERERS: dict[str, Callable[..., str]] = {"text": to_text, "json": to_json, "markdown": to_markdown}

@@ -29,7 +29,14 @@ from rjsync.service.store import (
     Store,
 )
 from rjsync.settings import SyncSettings
-from rjsync.sync import ApplyEvents, apply, catalog_errors, default_opener, prepare
+from rjsync.sync import (
+    ApplyEvents,
+    apply,
+    catalog_errors,
+    default_opener,
+    permissions_problem,
+    prepare,
+)
 
 log = logging.getLogger("rjsync.service")
 
@@ -138,6 +145,8 @@ class JobRunner:
             self.store.update(job_id, total=total)
             write(job_id, OUTPUT, render.to_text(doc, color=False).rstrip("\n"), value={"summary": doc["summary"]})
             write(job_id, VERBOSE, f"Progress: 0/{total} changes", value={"done": 0, "total": total})
+            if settings.require_permissions and (problem := permissions_problem(plan)):
+                return FAILED, f"Not applying: {problem}"
             if not plan.has_changes:
                 if plan.errored:
                     return FAILED, catalog_errors(plan)

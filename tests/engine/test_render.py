@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from engine_support import SYNCED_AT, catalog, live, receipt, script, snapshot
+from rjsync.accounts.base import Grants
 from rjsync.accounts.receipts import DRIFT_TOLERANCE
 from rjsync.engine import render
+from rjsync.engine.permissions import permission_report
 from rjsync.engine.plan import Change
 from rjsync.engine.planner import pair, plan_sync
 from rjsync.engine.policy import Policy
@@ -21,11 +23,37 @@ from rjsync.markdown import GITHUB_COMMENT_LIMIT
 GOLDEN = Path(__file__).parent / "golden"
 
 
-def rich_plan():
+GRAPH = "00000003-0000-0000-c000-000000000000"
+
+#: Sidecars of rich_plan's runbooks: required and optional app roles of two resources, directory
+#: roles by template id and by name, manual steps.
+RESET_PERMISSIONS = b"""{"SchemaVersion": 2,
+  "Permissions": [{"Name": "Microsoft Graph", "Id": "00000003-0000-0000-c000-000000000000", "AppRoleAssignments": [
+    {"Value": "User.ReadWrite.All", "Reason": "Resets the password"},
+    {"Value": "UserAuthenticationMethod.ReadWrite.All", "Reason": "Removes the MFA methods"},
+    {"Value": "Mail.Send", "Optional": true, "Feature": "Email notification", "Reason": "Mails the new password"}]}],
+  "Roles": [{"Name": "User Administrator", "TemplateId": "fe930be7-5e62-47db-91af-98c3a49a38b1",
+             "Reason": "Resets passwords of administrators"}],
+  "ManualPermissions": ["Exclude break-glass accounts from the password policy"]}"""
+GUESTS_PERMISSIONS = b"""{"SchemaVersion": 2,
+  "Permissions": [{"Name": "Microsoft Graph", "Id": "00000003-0000-0000-c000-000000000000",
+                   "AppRoleAssignments": ["User.Read.All", "AuditLog.Read.All"]},
+                  {"Name": "Office 365 Exchange Online", "Id": "00000002-0000-0ff1-ce00-000000000000",
+                   "AppRoleAssignments": [{"Value": "Exchange.ManageAsApp", "Reason": "Reads guest mailboxes"}]}],
+  "Roles": ["Teams Administrator"],
+  "ManualPermissions": []}"""
+#: rich_plan's identity: User.ReadWrite.All (which holds User.Read.All too) and AuditLog.Read.All.
+RICH_GRANTS = Grants("0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
+                     frozenset({(GRAPH, "User.ReadWrite.All"), (GRAPH, "AuditLog.Read.All")}))
+
+
+def rich_plan(grants=RICH_GRANTS):
     """A plan with every kind of entry: creates, updates, a replace, deletes, modules, drift,
-    skips and diagnostics."""
+    skips, diagnostics and permissions (some held, required and optional ones missing, manual)."""
     old = script("Old words.")
     files = {
+        "user/security/reset-password.permissions.json": RESET_PERMISSIONS,
+        "org/general/list-guests.permissions.json": GUESTS_PERMISSIONS,
         "user/security/reset-password.ps1": script("Resets a password.", requires=(
             "@{ModuleName='Az.Accounts'; ModuleVersion='2.13.2'}")),
         "user/general/set-usage-location.ps1": script("Sets the usage location.", body="Write-Output 2"),
@@ -53,7 +81,8 @@ def rich_plan():
     cat = catalog(files)
     policy = Policy(exclude=("rjgit-org_internal_*",))
     plan = plan_sync(pair(cat, snap, policy), target="local:/accounts/contoso",
-                     contents={"rjgit-device_general_sync-device-now": b"Write-Output 'portal edit'"})
+                     contents={"rjgit-device_general_sync-device-now": b"Write-Output 'portal edit'"},
+                     grants=grants)
     return plan
 
 
@@ -94,9 +123,12 @@ def test_render_empty_plan_says_no_changes():
 
 def test_render_summary_line_counts_like_terraform():
     doc = rich_plan().to_json()
-    assert render.summary_line(doc) == "3 to create, 4 to update, 1 to replace, 1 to delete. (2 drifted)"
-    errored = {**doc, "summary": {**doc["summary"], "errors": 2, "drift": 0}}
+    unchecked = {k: v for k, v in doc.items() if k != "permissions"}  # a plan made without the grants
+    assert render.summary_line(unchecked) == "3 to create, 4 to update, 1 to replace, 1 to delete. (2 drifted)"
+    errored = {**unchecked, "summary": {**doc["summary"], "errors": 2, "drift": 0}}
     assert render.summary_line(errored) == "3 to create, 4 to update, 1 to replace, 1 to delete. (2 errors in the catalog)"
+    assert render.summary_line(doc) == ("3 to create, 4 to update, 1 to replace, 1 to delete. "
+                                        "(2 drifted, 4 required grants missing)")
 
 
 def test_render_markdown_stays_under_the_github_limit_with_2000_changes():
@@ -122,6 +154,34 @@ def test_render_markdown_fits_exactly_when_small():
     assert "not shown here" not in full
     assert render.to_markdown(doc, limit=len(full)) == full
     assert len(render.to_markdown(doc, limit=len(full) - 1)) < len(full)
+
+
+def test_render_permissions_not_checked_says_why_and_what_the_runbooks_need():
+    doc = rich_plan("no identity here").to_json()
+
+    text = render.to_text(doc)
+    assert ("Permissions: not checked (no identity here); the runbooks need 8 grants (7 required).\n"
+            "  Manual (rjsync cannot check these):\n"
+            "    Exclude break-glass accounts from the password policy  (rjgit-user_security_reset-password)\n\n"
+            "Diagnostics:") in text
+    assert text.endswith("Plan: 3 to create, 4 to update, 1 to replace, 1 to delete. (2 drifted)\n")
+    markdown = render.to_markdown(doc)
+    assert ("<details><summary>Permissions: not checked (no identity here); the runbooks need 8 grants "
+            "(7 required).</summary>") in markdown
+    assert "missing grant" not in markdown and "| Exclude break-glass accounts" in markdown
+
+
+def test_render_permissions_all_held_and_none_needed_are_one_line():
+    held = Grants("p", frozenset(
+        {(GRAPH, v) for v in ("User.ReadWrite.All", "AuditLog.Read.All", "UserAuthenticationMethod.ReadWrite.All")}
+        | {("00000002-0000-0ff1-ce00-000000000000", "Exchange.ManageAsApp")}),
+        frozenset({("fe930be7-5e62-47db-91af-98c3a49a38b1", "User Administrator"), ("t", "teams administrator")}))
+    text = render.to_text(rich_plan(held).to_json())
+    assert ("Permissions of the identity p: 8 grants needed, 7 held; no required grant missing, "
+            "1 optional missing.\n  Missing (optional, for Email notification):\n") in text
+    none = dataclasses.replace(rich_plan(), permissions=permission_report([], Grants("p"))).to_json()
+    assert "\nPermissions of the identity p: the runbooks name no grants.\n\n" in render.to_text(none)
+    assert "\nPermissions: the runbooks name no grants.\n" in render.to_markdown(none)
 
 
 def test_render_environment_to_create_shows_its_default_packages_briefly():

@@ -25,6 +25,16 @@ def hostile_doc(text: str) -> dict:
         item["reason"] = text
     for diag in doc["diagnostics"]:
         diag["path"], diag["message"] = text, text
+    perm = doc["permissions"]
+    perm["principal_id"] = text
+    for grouped in [perm["missing"], *perm["optional"]]:
+        grouped["feature"] = text
+        for group in grouped["app_roles"]:
+            group["resource"] = text
+        for entry in [e for g in grouped["app_roles"] for e in g["roles"]] + grouped["directory_roles"]:
+            entry["name"], entry["runbooks"], entry["reasons"] = text, [text, text], [text]
+    for step in perm["manual"]:
+        step["text"], step["runbooks"] = text, [text]
     return doc
 
 
@@ -39,6 +49,15 @@ def check_markdown(text: str, doc: dict) -> None:
     # table extension's cell scanner), whatever precedes that backslash.
     for row in rows:
         assert len(re.findall(r"(?<!\\)\|", row)) in (4, 5)
+    # every table (the permissions' too): each row has its header's number of delimiters
+    header = None
+    for line in lines:
+        if not line.startswith("|"):
+            header = None
+        elif header is None:
+            header = len(re.findall(r"(?<!\\)\|", line))
+        else:
+            assert len(re.findall(r"(?<!\\)\|", line)) == header, line
     assert not any(line.lstrip().startswith("::") for line in lines)
 
 
@@ -52,6 +71,7 @@ def test_render_markdown_escapes_what_the_input_wrote():
     text = render.to_markdown(doc)
     check_markdown(text, doc)
     assert "&lt;!-- hidden" in text and "\\`code\\`" in text
+    assert text.count("<details") == text.count("</details>") == text.count("<summary>") == 6
     assert text.rstrip().endswith("</details>")  # the summary and every section still there
 
 

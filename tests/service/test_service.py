@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 from service_support import TOKEN, Server, make_config
 
+from rjsync.accounts.base import Grants
 from rjsync.service import create_app
 from rjsync.service.store import RESTARTED, RUNNING, Store
 from rjsync.sync import default_opener
@@ -84,6 +85,43 @@ def test_service_plan_writes_nothing(serve, tmp_path):
         assert plan.status_code == 200
         doc = plan.json()
         assert doc["summary"]["has_changes"] and doc["changes"]
+    assert not (tmp_path / "accounts" / "alpha" / "runbooks").exists() or not runbooks(tmp_path, "alpha")
+
+
+def holding(grants: Grants):
+    """An opener whose accounts' identity holds ``grants``."""
+
+    def opener(settings):
+        account = default_opener(settings)
+        account.read_grants = lambda: grants
+        return account
+
+    return opener
+
+
+def test_service_plan_carries_the_permissions_section(serve):
+    graph = "00000003-0000-0000-c000-000000000000"
+    server = serve(opener=holding(Grants("p-1", frozenset({(graph, "User.Read.All")}))))
+    with server.client() as client:
+        doc = client.post("/api/sync/plan", json={"account": "alpha"}).json()
+    assert doc["permissions"]["status"] == "checked" and doc["permissions"]["principal_id"] == "p-1"
+    assert doc["permissions"]["counts"] == {"needed": 8, "required": 7, "optional": 1, "held": 1, "missing": 6,
+                                            "missing_optional": 1, "manual": 1}
+    assert "User.RevokeSessions.All" in {r["name"] for g in doc["permissions"]["missing"]["app_roles"]
+                                         for r in g["roles"]}
+
+
+def test_service_job_shows_the_permissions_and_refuses_when_the_manifest_requires_them(serve, tmp_path):
+    server = serve(opener=holding(Grants("p-1")))
+    manifest = tmp_path / "manifests" / "alpha.yaml"  # the service reads it for each sync
+    manifest.write_text(manifest.read_text(encoding="utf-8") + "permissions: {require: true}\n", encoding="utf-8")
+    with server.client() as client:
+        done = client.post("/api/sync/run", json={"account": "alpha"}).json()
+    assert done["status"] == "Failed"
+    assert done["exception"] == ("Not applying: 7 required grants are missing from the identity the runbooks run "
+                                 "as (see Permissions): grant them, or drop --require-permissions.")
+    plan_text = next(e["streamText"] for e in done["streams"] if e["streamType"] == "Output")
+    assert "Permissions of the identity p-1: 8 grants needed, 0 held; 7 required missing" in plan_text
     assert not (tmp_path / "accounts" / "alpha" / "runbooks").exists() or not runbooks(tmp_path, "alpha")
 
 
