@@ -331,6 +331,41 @@ def github_comment_cmd(body, marker, repo, pr, api_url) -> None:
 # -- serve -----------------------------------------------------------------------------------------
 
 
+@cli.group("permissions")
+def permissions_group() -> None:
+    """Give the identity the runbooks run as what their permissions files ask for."""
+
+
+@permissions_group.command("grant")
+@_source_options
+@click.option("--include-optional", is_flag=True, help="Also grant the optional permissions (each serves a named "
+                                                       "feature of a runbook).")
+@click.option("--auto-approve", is_flag=True, help="Grant without asking (needed when stdin is not a terminal).")
+def permissions_grant_cmd(include_optional, auto_approve, **options) -> None:
+    """Grant the identity of an account what the runbooks it will hold need and it lacks.
+
+    Plans a sync (nothing is written to the account), lists the missing app roles (Microsoft
+    Graph, Exchange Online, Defender, ...) and Entra directory roles from the plan's permissions
+    section, asks, then grants them one by one. A grant is never removed; one already there
+    counts as done, so running it again is harmless.
+
+    --auth and --client-id name the identity that reads the account and grants: it needs
+    AppRoleAssignment.ReadWrite.All, Application.Read.All and RoleManagement.ReadWrite.Directory
+    in Microsoft Graph (the sync's own identity need not have them); they replace the manifest's
+    azure.auth. On a directory account (local:PATH) the grants are added to PATH/identity.json.
+
+    Exit codes: 0 everything granted (or nothing to grant), 1 an error or a grant that failed.
+    """
+    from rjsync.commands.permissions import run_grant
+    from rjsync.fleet import Fleet
+
+    options["auth"] = options["auth"] or "default"
+    settings = _settings(**options)
+    if isinstance(settings, Fleet):
+        raise click.UsageError("permissions grant works on one account: give --manifest a file, not a folder.")
+    sys.exit(run_grant(settings, include_optional=include_optional, auto_approve=auto_approve))
+
+
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="Port to listen on.")

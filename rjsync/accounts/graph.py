@@ -235,6 +235,20 @@ class Graph:
             self._definitions[key] = value
         return value
 
+    def role_template_by_name(self, name: str) -> str:
+        """The template id of the directory role displayed as ``name`` (a permissions file that
+        names a role without its TemplateId): ``GET roleDefinitions?$filter=displayName eq '…'``
+        (learn.microsoft.com/graph/api/rbacapplication-list-roledefinitions: $filter on displayName)."""
+        quoted = name.replace("'", "''")
+        action = f"looking up the directory role '{name}'"
+        query = quote(f"displayName eq '{quoted}'", safe="")
+        found = [item for item in self._list(f"v1.0/roleManagement/directory/roleDefinitions?$filter={query}",
+                                             action, _READ_ROLES) if isinstance(item, dict)]
+        if not found:
+            raise AccountError(f"The tenant has no directory role named '{name}'; check the role's name in the "
+                               "permissions file.")
+        return str(found[0].get("templateId") or found[0].get("id")).lower()
+
     # -- granting -------------------------------------------------------------------------------
 
     def grant_app_role(self, principal_id: str, resource_app_id: str, value: str) -> str:

@@ -329,6 +329,20 @@ class FakeGraph:
                           "of the specified property values is present in the directory.")
         return Response.json(201, self.assign_role(pid, definition, scope))
 
+    def role_definitions_list(self, request, roles):
+        # GET /roleManagement/directory/roleDefinitions supports $filter on displayName
+        # (learn.microsoft.com/graph/api/rbacapplication-list-roledefinitions)
+        if not roles & set(_ROLE_READ):
+            return _scope_not_granted(_ROLE_READ)
+        items = list(self.role_definitions.values())
+        text = request.query.get("$filter")
+        if text is not None:
+            m = re.fullmatch(r"\s*displayName\s+eq\s+'((?:[^']|'')*)'\s*", text)
+            if not m:
+                return _error(400, "BadRequest", f"Invalid filter clause: {text}")
+            items = [d for d in items if d["displayName"] == m.group(1).replace("''", "'")]
+        return self._page(request, items)
+
     def role_definition(self, request, roles, id):
         if not roles & set(_ROLE_READ):
             return _scope_not_granted(_ROLE_READ)
@@ -400,4 +414,5 @@ _ROUTES = [
     ("GET", r"/v1\.0/roleManagement/directory/roleAssignments", FakeGraph.role_assignments_list),
     ("POST", r"/v1\.0/roleManagement/directory/roleAssignments", FakeGraph.role_assign),
     ("GET", rf"/v1\.0/roleManagement/directory/roleDefinitions/{_G}", FakeGraph.role_definition),
+    ("GET", r"/v1\.0/roleManagement/directory/roleDefinitions", FakeGraph.role_definitions_list),
 ]
