@@ -1,4 +1,6 @@
-"""The permissions section on the real upstream's sidecars, with an identity holding half of them.
+"""The permissions section on the real upstream's sidecars, with an identity holding half of them,
+read through the fake Microsoft Graph by the Azure account on the ARM emulator (the real SDK and
+azure-core over HTTPS): the whole path a plan of a real account takes.
 
 The union of every ``<runbook>.permissions.json`` is computed here from the JSON files alone
 (not through rjsync's catalog), split in two halves, and the identity given one: the plan of
@@ -17,8 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from rjsync.accounts.base import Grants
-from rjsync.accounts.local import LocalAccount
+import rjsync.sync
+from fakes.accounts import ARM_ID, FAST, NAME
+from fakes.arm import system_identity
+from fakes.graph import READER
 from rjsync.settings import SourceSpec, SyncSettings
 from rjsync.sync import prepare
 
@@ -81,19 +85,34 @@ def listed(report: dict) -> tuple[set, set]:
     return keys(report["missing"]), set().union(*(keys(group) for group in report["optional"]))
 
 
-def test_upstream_identity_holding_half_of_the_union_is_told_exactly_the_other_half(monkeypatch, tmp_path):
+def test_upstream_identity_holding_half_of_the_union_is_told_exactly_the_other_half(arm, gallery, graph, monkeypatch):
     if not UPSTREAM:
         pytest.skip("set RJSYNC_UPSTREAM_REPO to a clone of realmjoin/realmjoin-runbooks")
     grants, optional_only, sidecars = sidecar_union(Path(UPSTREAM))
     held, other = halves(grants)
-    identity = Grants("0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
-                      frozenset((grants[k]["id"], grants[k]["value"]) for k in held if k[0] == "app"),
-                      frozenset((grants[k]["id"] or "unknown", grants[k]["value"]) for k in held if k[0] == "role"))
-    monkeypatch.setattr(LocalAccount, "read_grants", lambda self: identity)
+    graph.seed_from_sidecars(Path(UPSTREAM))
+    principal = graph.add_identity(NAME, system_identity(NAME))
+    by_name = {d["displayName"].lower(): key for key, d in graph.role_definitions.items()}
+    for key in held:
+        grant = grants[key]
+        if key[0] == "app":
+            graph.grant(principal, grant["id"], grant["value"])
+        else:
+            graph.assign_role(principal, grant["id"] or by_name[grant["value"].lower()])
+    graph.page_size = 25
+    real_open_account = rjsync.sync.open_account
 
-    with prepare(SyncSettings(SourceSpec(UPSTREAM), f"local:{tmp_path / 'account'}")) as prepared:
+    def on_the_emulator(target, **options):
+        return real_open_account(target, **{**options, "arm_endpoint": arm.endpoint, "settings": FAST,
+                                            "credential": graph.credential(READER), "graph_endpoint": graph.endpoint,
+                                            "gallery_url": gallery.base_url})
+
+    monkeypatch.setattr(rjsync.sync, "open_account", on_the_emulator)
+
+    with prepare(SyncSettings(SourceSpec(UPSTREAM), ARM_ID)) as prepared:
         report = prepared.plan.to_json()["permissions"]
 
+    assert report["status"] == "checked" and report["principal_id"] == principal
     missing, optional = listed(report)
     assert missing == other - optional_only
     assert optional == other & optional_only
