@@ -19,6 +19,7 @@ decides how to show them (a progress bar, prefixed log lines, a job's streams).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,12 +30,13 @@ from rjsync.accounts import open_account
 from rjsync.accounts.base import Account, Grants, Snapshot
 from rjsync.accounts.credentials import check_runtime_environments
 from rjsync.catalog.build import build_catalog
-from rjsync.catalog.model import Catalog
+from rjsync.catalog.model import Catalog, Diagnostic
 from rjsync.engine.apply import DONE, FAILED, SKIPPED, ApplyReport, Outcome, apply_plan
 from rjsync.engine.plan import Plan
 from rjsync.engine.planner import pair, plan_sync, snapshot_scope
 from rjsync.engine.policy import DEFAULT_MAX_DELETIONS, Policy
 from rjsync.engine.saved import check_account_fresh, check_same_plan, check_source_fresh, load_plan
+from rjsync.engine.schedules import scheduled_changes, with_schedule_warnings
 from rjsync.errors import GrantsUnreadable, RjsyncError
 from rjsync.settings import AzureOptions, SourceSpec, SyncSettings, gallery_url, writes_at_once
 from rjsync.source import Checkout, open_source
@@ -122,7 +124,25 @@ def plan_snapshot(account: Account, catalog: Catalog, snapshot: Snapshot, policy
     the grants of the identity its runbooks run as (once per plan)."""
     pairing = pair(catalog, snapshot, policy)
     contents = read_contents(account, pairing.content_needed(), concurrency)
-    return plan_sync(pairing, target=account.target, contents=contents, grants=read_grants(account))
+    plan = plan_sync(pairing, target=account.target, contents=contents, grants=read_grants(account))
+    return check_schedules(account, catalog, plan)
+
+
+def check_schedules(account: Account, catalog: Catalog, plan: Plan) -> Plan:
+    """``plan`` with a warning on each change that breaks or removes a job schedule; the
+    schedules are read only when the plan deletes, replaces or changes the content of a runbook
+    (a plan without such changes costs no request more). When they cannot be read, the plan
+    says so and goes on."""
+    names = scheduled_changes(plan)
+    if not names:
+        return plan
+    try:
+        schedules = account.job_schedules(names)
+    except RjsyncError as err:
+        note = Diagnostic("warning", None, None, f"job schedules not checked: {err.message.rstrip('.')}")
+        return dataclasses.replace(plan, diagnostics=tuple(sorted((*plan.diagnostics, note),
+                                                                   key=Diagnostic.sort_key)))
+    return with_schedule_warnings(plan, catalog, schedules)
 
 
 def read_grants(account: Account) -> Grants | str:

@@ -498,8 +498,8 @@ class AzureAccount:
     def job_output(self, job_id: str) -> str:
         return self._jobs.output(job_id)
 
-    def job_schedules(self) -> tuple[LiveJobSchedule, ...]:
-        return self._jobs.schedules()
+    def job_schedules(self, runbooks=None) -> tuple[LiveJobSchedule, ...]:
+        return self._jobs.schedules(runbooks)
 
     def close(self) -> None:
         self._client.close()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.automation.models import Job
@@ -113,14 +113,27 @@ class AzureJobs:
         with self._not_found(job_id, f"reading the output of job '{job_id}'"):
             return self._client.job.get_output(self._rg, self._name, job_id) or ""
 
-    def schedules(self) -> tuple[LiveJobSchedule, ...]:
+    def schedules(self, runbooks: Iterable[str] | None = None) -> tuple[LiveJobSchedule, ...]:
+        """The list leaves each job schedule's parameters out (``"parameters": null`` in the REST
+        spec's listAllJobSchedulesByAutomationAccount.json; getJobSchedule.json has them): every
+        job schedule of ``runbooks`` is read again with a GET, a few at once."""
+        wanted = None if runbooks is None else {r.lower() for r in runbooks}
         with self._errors("listing the job schedules"):
-            listed = list(self._client.job_schedule.list_by_automation_account(self._rg, self._name))
+            listed = [item for item in self._client.job_schedule.list_by_automation_account(self._rg, self._name)
+                      if item.properties is not None and (wanted is None or (
+                          item.properties.runbook is not None and (item.properties.runbook.name or "").lower() in wanted))]
+
+        def read(item):
+            if item.properties.parameters is not None:
+                return item
+            with self._errors("reading a job schedule"):
+                return self._client.job_schedule.get(self._rg, self._name, item.properties.job_schedule_id or item.name)
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            listed = list(pool.map(read, listed))
         schedules = []
         for item in listed:
             p = item.properties
-            if p is None:
-                continue
             schedules.append(LiveJobSchedule(
                 schedule=(p.schedule.name if p.schedule else None) or "",
                 runbook=(p.runbook.name if p.runbook else None) or "",

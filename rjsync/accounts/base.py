@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Callable, Mapping, Protocol, runtime_checkable
+from typing import Callable, Iterable, Mapping, Protocol, runtime_checkable
 
 from rjsync.catalog.naming import OWNED_PREFIX, check_prefix
 from rjsync.errors import AccountError, OwnershipError
@@ -330,9 +330,11 @@ class Account(Protocol):
         """The job's Output stream as text (the service's own rendering for Azure). An
         ``AccountError`` when the account has no such job."""
 
-    def job_schedules(self) -> tuple[LiveJobSchedule, ...]:
-        """Every job schedule of the account (runbook, schedule, parameters), sorted by runbook
-        and schedule, for the plan's warning about parameters a new version drops or adds."""
+    def job_schedules(self, runbooks: Iterable[str] | None = None) -> tuple[LiveJobSchedule, ...]:
+        """The job schedules of the account (runbook, schedule, parameters), sorted by runbook
+        and schedule, for the plan's warning about parameters a new version drops or adds;
+        ``runbooks`` (any case) keeps only those that start one of them (Azure reads the
+        parameters of each with a GET: its list leaves them out)."""
 
     def finish(self) -> None:
         """An apply is over: store what the account keeps between syncs (the Azure account's

@@ -270,9 +270,9 @@ class LocalAccount:
         with _Release(None, self.path):
             return self._jobs.output(job_id)
 
-    def job_schedules(self) -> tuple[LiveJobSchedule, ...]:
+    def job_schedules(self, runbooks=None) -> tuple[LiveJobSchedule, ...]:
         with _Release(None, self.path):
-            return self._jobs.schedules()
+            return self._jobs.schedules(runbooks)
 
     def close(self) -> None:
         pass

@@ -39,7 +39,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from rjsync.accounts.base import JOB_ENDED, JobStream, LiveJob, LiveJobSchedule, check_job_id
 from rjsync.errors import AccountError
@@ -144,7 +144,7 @@ class LocalJobs:
         record = self._known(job_id)
         return "\n".join(s["text"] for s in record["streams"] if s["type"] == "Output")
 
-    def schedules(self) -> tuple[LiveJobSchedule, ...]:
+    def schedules(self, runbooks: Iterable[str] | None = None) -> tuple[LiveJobSchedule, ...]:
         try:
             data = json.loads(self._schedules_file.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -156,6 +156,8 @@ class LocalJobs:
                 and isinstance(d.get("parameters") or {}, dict) for d in data):
             raise AccountError(f"The job schedules {self._schedules_file} are corrupt: expected a list of "
                                "objects with a 'schedule', a 'runbook' and 'parameters'; fix or delete the file.")
+        wanted = None if runbooks is None else {r.lower() for r in runbooks}
+        data = [d for d in data if wanted is None or d["runbook"].lower() in wanted]
         found = [LiveJobSchedule(d["schedule"], d["runbook"], {str(k): str(v) for k, v in (d.get("parameters") or {}).items()},
                                  str(d.get("id") or "")) for d in data]
         return tuple(sorted(found, key=lambda s: (s.runbook.lower(), s.schedule.lower(), s.job_schedule_id)))

@@ -157,8 +157,11 @@ def _link(client, name=RUNBOOK, job_schedule="0f1e2d3c-0000-4000-8000-0000000000
 
 
 def _links(client):
-    return ([(j.properties.runbook.name, j.properties.schedule.name, j.properties.parameters)
-             for j in client.job_schedule.list_by_automation_account(GROUP, NAME)],
+    # a job schedule's parameters come only with a GET of it: the list leaves them out
+    listed = list(client.job_schedule.list_by_automation_account(GROUP, NAME))
+    assert all(j.properties.parameters is None for j in listed)
+    got = [client.job_schedule.get(GROUP, NAME, j.properties.job_schedule_id) for j in listed]
+    return ([(j.properties.runbook.name, j.properties.schedule.name, j.properties.parameters) for j in got],
             [(w.name, w.properties.runbook.name, w.properties.parameters)
              for w in client.webhook.list_by_automation_account(GROUP, NAME)])
 

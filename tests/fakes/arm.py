@@ -652,7 +652,10 @@ class ArmEmulator:
         if request.method != "GET":
             return _not_allowed(request)
         items = sorted(account.job_schedules.values(), key=lambda j: j.id.lower())
-        return self._page(request, [self._job_schedule_json(account, j) for j in items])
+        # The list leaves the parameters out ("parameters": null); only a GET of one job schedule
+        # has them (azure-rest-api-specs, automation 2024-10-23 examples
+        # listAllJobSchedulesByAutomationAccount.json and getJobSchedule.json).
+        return self._page(request, [self._job_schedule_json(account, j, listed=True) for j in items])
 
     def job_schedule(self, request, account, id):
         current = account.job_schedules.get(id.lower())
@@ -888,13 +891,13 @@ class ArmEmulator:
             return _runbook_not_found()
         return Response.json(status, self._runbook_json(account, rb))
 
-    def _job_schedule_json(self, account, job_schedule: FakeJobSchedule) -> dict:
+    def _job_schedule_json(self, account, job_schedule: FakeJobSchedule, *, listed: bool = False) -> dict:
         return {
             "id": f"{account.id}/jobSchedules/{job_schedule.id}", "name": job_schedule.id,
             "type": "Microsoft.Automation/AutomationAccounts/JobSchedules",
             "properties": {"jobScheduleId": job_schedule.id, "schedule": {"name": job_schedule.schedule},
                            "runbook": {"name": job_schedule.runbook}, "runOn": job_schedule.run_on,
-                           "parameters": job_schedule.parameters},
+                           "parameters": None if listed else job_schedule.parameters},
         }
 
     def _webhook_json(self, account, webhook: FakeWebhook) -> dict:
