@@ -153,9 +153,10 @@ def _range(type_name: str) -> tuple[int, int] | None:
 
 def _integral(number: int | float | Decimal, type_name: str) -> int:
     if isinstance(number, float) or isinstance(number, Decimal):
-        if isinstance(number, float) and not math.isfinite(number):
+        if not Decimal(number).is_finite():
             raise Refused(f"the number is out of the {type_name} range")
-        number = int(Decimal(number).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+        # to_integral_value, not quantize: quantize fails past the context's 28 digits (1e28)
+        number = int(Decimal(number).to_integral_value(rounding=ROUND_HALF_EVEN))
     bounds = _range(type_name)
     if bounds is not None and not bounds[0] <= number <= bounds[1]:
         raise Refused(f"the number is out of the {type_name} range ({bounds[0]} to {bounds[1]})")

@@ -96,6 +96,7 @@ REFUSED = [
     ("Count", 2**31, "out of the Int32 range (-2147483648 to 2147483647)"),
     ("Count", 2147483647.5, "out of the Int32 range"),  # rounds to even: 2147483648
     ("Count", "0x1FFFFFFFF", "out of the Int32 range"),
+    ("Count", 1e28, "out of the Int32 range"), ("Count", "1e300", "out of the Int32 range"),  # past Decimal's 28 digits
     ("Count", "12 apples", "not a number"), ("Count", {"n": 1}, "a JSON object"),
     ("Big", "9223372036854775808", "out of the Int64 range"),
     ("Ratio", "1.2.3", "not a number PowerShell can convert to Double"),
