@@ -1,0 +1,1 @@
+"""Runbook jobs: what is checked before a job starts (parameters, operator access)."""
