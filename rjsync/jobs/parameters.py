@@ -69,7 +69,7 @@ def check_parameters(runbook: Runbook, values: Mapping[str, Any],
 
     given, by_caller = _match_names(runbook, declared, values, context or {}, problems)
     chosen = _choose_options(declared, view, given, problems)
-    _check_hidden(declared, view, chosen, by_caller, given, problems)
+    _check_hidden(declared, view, chosen, by_caller, problems)
     sources = {key: "the caller" if key in by_caller else "the service" for key in given}
     _apply_defaults(declared, view, chosen, given, sources)
     _check_missing(declared, view, chosen, given, problems)
@@ -176,7 +176,7 @@ def _select_controlled(view: PortalView) -> set[str]:
 
 def _check_hidden(declared: dict[str, CatalogParameter], view: PortalView,
                   chosen: list[tuple[str, Option]], by_caller: set[str],
-                  given: dict[str, Any], problems: list[str]) -> None:
+                  problems: list[str]) -> None:
     controlled = _select_controlled(view)
     for key in sorted(by_caller, key=lambda k: list(declared).index(k)):
         param, settings = declared[key], view.of(key)
