@@ -420,7 +420,8 @@ def serve_cmd(host, port, config_file, manifests, hash_secret) -> None:
 
     \b
     POST /api/sync/start|run|plan with {"account": "<manifest name>"}; job status and streams
-    under /api/sync/jobs/{jobID}/...; the OpenAPI document at /openapi.json. Every request needs
+    under /api/sync/jobs/{jobID}/...; runbook jobs under /runbook/... and /api/external/runbook/...
+    (README, "Runbook jobs"); the OpenAPI document at /openapi.json. Every request needs
     Basic or Bearer credentials from the config (stored as hashes). See README, "Sync service".
     """
     if hash_secret:

@@ -7,7 +7,9 @@ a runbook the account does not hold, 409 one not in sync with its receipt, 422 e
 problem), then recorded in the store (job id -> account, runbook, caller): only callers allowed
 on that account read the job; for anyone else it is unknown (404).
 
-Account calls block, so each runs in a bounded pool of threads (``account_calls``); a waiting
+Account calls block, so each runs in a bounded pool of threads: starts (with their checks) in
+one (``account_calls``), the reads of a job (status, output, streams, exception) in another of
+the same size, so a burst of starts never makes a status poll wait for a thread. A waiting
 ``/run`` holds no thread: it sleeps on the event loop between status reads, which run in a pool
 of their own (``waiting_calls``), so many waiters never slow the other calls down. Accounts are
 opened once per manifest and kept while its settings stay the same: one for starts and the
@@ -96,6 +98,7 @@ class RunbookJobs:
         self.opener = config.opener or default_opener
         self.cache = CatalogCache()
         self._calls = ThreadPoolExecutor(config.account_calls, thread_name_prefix="rjsync-job-call")
+        self._reads = ThreadPoolExecutor(config.account_calls, thread_name_prefix="rjsync-job-read")
         self._waits = ThreadPoolExecutor(config.waiting_calls, thread_name_prefix="rjsync-job-wait")
         self._lock = threading.Lock()
         self._accounts: dict[str, tuple[str, Account]] = {}
@@ -103,16 +106,18 @@ class RunbookJobs:
 
     def close(self) -> None:
         self._calls.shutdown(wait=True, cancel_futures=True)
+        self._reads.shutdown(wait=True, cancel_futures=True)
         self._waits.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             for account in [a for _, a in self._accounts.values()] + self._retired:
                 account.close()
             self._accounts.clear()
 
-    async def call(self, fn: Callable, *args, waiting: bool = False):
-        """``fn(*args)`` in a worker thread of the calls' pool (``waiting``: the waiters' pool)."""
+    async def call(self, fn: Callable, *args, pool: str = "start"):
+        """``fn(*args)`` in a worker thread of the ``pool`` ("start", "read" or "wait")."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._waits if waiting else self._calls, lambda: fn(*args))
+        executor = {"start": self._calls, "read": self._reads, "wait": self._waits}[pool]
+        return await loop.run_in_executor(executor, lambda: fn(*args))
 
     # -- accounts --------------------------------------------------------------------------------
 
@@ -189,7 +194,7 @@ class RunbookJobs:
                 break
             await asyncio.sleep(min(pause, left))
             pause = min(pause * 1.5, self.config.poll_interval)
-            found = await self.call(account.job, job.job_id, waiting=True)
+            found = await self.call(account.job, job.job_id, pool="wait")
             if found is None:
                 raise ApiError(404, f"Job {job.job_id} is no longer in the account.")
             job = found
@@ -225,7 +230,7 @@ def add_runbook_routes(app: FastAPI, config: ServiceConfig, store: Store,
     @router.get("/runbook/jobs/{jobID}/status", response_class=PlainTextResponse, responses=ERRORS,
                 summary="New, Queued, Running, Completed or Failed (Azure's job states, simplified)")
     async def status(jobID: JobID, who: Caller) -> str:
-        _, _, job = await jobs.call(jobs.job, who, jobID)
+        _, _, job = await jobs.call(jobs.job, who, jobID, pool="read")
         return simple_status(job)
 
     @router.get("/runbook/jobs/{jobID}/output/text", response_class=PlainTextResponse, responses=ERRORS,
@@ -234,7 +239,7 @@ def add_runbook_routes(app: FastAPI, config: ServiceConfig, store: Store,
         def read() -> str:
             record_, account, _ = jobs.job(who, jobID)
             return account.job_output(record_.id)
-        return mask(await jobs.call(read))
+        return mask(await jobs.call(read, pool="read"))
 
     @router.get("/runbook/jobs/{jobID}/output/streams", response_model=list[StreamRecord], responses=ERRORS,
                 summary="Stream records, oldest first; streamTypes=Output|Verbose|Error|Warning picks some")
@@ -245,12 +250,12 @@ def add_runbook_routes(app: FastAPI, config: ServiceConfig, store: Store,
         def read() -> list[JobStream]:
             record_, account, _ = jobs.job(who, jobID)
             return account.job_streams(record_.id, types)
-        return [record(s) for s in await jobs.call(read)]
+        return [record(s) for s in await jobs.call(read, pool="read")]
 
     @router.get("/runbook/jobs/{jobID}/exception/text", response_class=PlainTextResponse, responses=ERRORS,
                 summary="The terminating error's message; empty when there is none")
     async def exception_text(jobID: JobID, who: Caller) -> str:
-        _, _, job = await jobs.call(jobs.job, who, jobID)
+        _, _, job = await jobs.call(jobs.job, who, jobID, pool="read")
         return mask(job.exception or "")
 
     app.include_router(router, tags=["runbook jobs"])
