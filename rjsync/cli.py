@@ -293,6 +293,101 @@ def apply_cmd(planfile, auto_approve, max_deletions, concurrency, require_permis
     sys.exit(run_apply(prepared, auto_approve=auto_approve, max_deletions=max_deletions))
 
 
+# -- runbook jobs ----------------------------------------------------------------------------------
+
+
+def _job_options(with_source: bool):
+    """--manifest, or --target (and --source/--ref for a start), the prefix and the Azure flags."""
+    from rjsync.accounts.credentials import AUTH_KINDS, CLOUDS
+
+    options = [
+        click.option("--manifest", metavar="FILE", type=click.Path(dir_okay=False),
+                     help="The account's manifest (source, target, policy)."),
+        *([click.option("--source", metavar="SOURCE", help="The source the account is synced from (a folder, or "
+                                                             "a git URL / local repository path)."),
+           click.option("--ref", metavar="REF", help="Branch, tag or commit of a git SOURCE.")] if with_source else []),
+        click.option("--target", metavar="TARGET", help="local:PATH (a directory account) or an automation "
+                                                        "account's ARM id."),
+        click.option("--prefix", metavar="PREFIX", default=None,
+                     help="Runbooks named PREFIX* are the synced ones.  [default: rjgit-]"),
+        click.option("--auth", type=click.Choice(AUTH_KINDS, case_sensitive=False), default=None,
+                     help="Azure identity for an ARM id target.  [default: default]"),
+        click.option("--client-id", metavar="ID", default=None, help="Client id of the identity to sign in as."),
+        click.option("--cloud", type=click.Choice(sorted(CLOUDS), case_sensitive=False), default=None,
+                     help="Azure cloud.  [default: public]"),
+        click.option("--arm-endpoint", metavar="URL", default=None, help="Resource Manager endpoint (overrides --cloud)."),
+    ]
+
+    def decorate(f):
+        for option in reversed(options):
+            f = option(f)
+        return f
+    return decorate
+
+
+def _job_settings(manifest, target, prefix, auth, client_id, cloud, arm_endpoint, source=None, ref=None,
+                  need_source=True):
+    from rjsync.settings import SourceSpec, SyncSettings, override, settings_from
+
+    azure = {"auth": auth.lower() if auth else None, "client_id": client_id,
+             "cloud": cloud.lower() if cloud else None, "arm_endpoint": arm_endpoint}
+    if manifest and os.path.isdir(manifest):
+        raise click.UsageError("--manifest names one account's manifest FILE here, not a folder.")
+    if need_source or manifest:
+        return settings_from(manifest=manifest, source=source, ref=ref, target=target,
+                             policy={"prefix": prefix}, azure=azure)
+    if not target:
+        raise click.UsageError("Missing --target: give --manifest FILE or --target TARGET.")
+    return override(SyncSettings(SourceSpec(""), target), policy={"prefix": prefix}, azure=azure)
+
+
+@cli.command("run")
+@click.argument("name")
+@_job_options(with_source=True)
+@click.option("--param", "params", metavar="NAME=VALUE", multiple=True,
+              help="A parameter; VALUE is read as JSON when it is JSON (true, 3, [\"a\"], \"3\"), else as text. "
+                   "Repeatable.")
+@click.option("--customization", metavar="FILE", type=click.Path(dir_okay=False),
+              help="The tenant's runbook customization JSON (the portal's): its defaults, hidden parameters and "
+                   "options apply.")
+@click.option("--wait", is_flag=True, help="Wait for the job's end, print its streams, exit 1 if it failed.")
+def run_cmd(name, params, customization, wait, **options) -> None:
+    """Start a job of the synced runbook NAME, its parameters checked first.
+
+    \b
+    Examples:
+      rjsync run rjgit-user_general_set-usage-location --manifest manifests/prod.yaml \\
+                 --param UserName=ada@contoso.com --param CountryCode=DE --param Overwrite=true --wait
+
+    Before anything starts: the account holds NAME as synced (its receipt), its content is still
+    what was synced, and the parameters are those of the source at the synced commit, with
+    PowerShell's conversions (every problem listed). Prints the job id; with --wait, the streams.
+
+    Exit codes: 0 started (with --wait: completed), 1 refused, or the job failed.
+    """
+    from rjsync.commands.jobs import parse_params, read_customization, run_job
+
+    values = parse_params(params)
+    settings = _job_settings(**options)
+    sys.exit(run_job(settings, name, values, wait=wait, customization=read_customization(customization)))
+
+
+@cli.command("job")
+@click.argument("job_id", metavar="JOBID")
+@_job_options(with_source=False)
+@click.option("--streams", is_flag=True, help="Print every stream (Output, Verbose, Warning, Error), not only Output.")
+def job_cmd(job_id, streams, **options) -> None:
+    """Show job JOBID of an account: its status, its output (or streams) and its exception.
+
+    Statuses are RealmJoin's: New, Queued, Running, Completed, Failed (Azure's own in brackets).
+
+    Exit codes: 0 the job completed or has not ended, 1 it failed or is unknown.
+    """
+    from rjsync.commands.jobs import show_job
+
+    sys.exit(show_job(_job_settings(need_source=False, **options), job_id, streams=streams))
+
+
 # -- github ----------------------------------------------------------------------------------------
 
 
@@ -380,7 +475,8 @@ def serve_cmd(host, port, config_file, manifests, hash_secret) -> None:
 
     \b
     POST /api/sync/start|run|plan with {"account": "<manifest name>"}; job status and streams
-    under /api/sync/jobs/{jobID}/...; the OpenAPI document at /openapi.json. Every request needs
+    under /api/sync/jobs/{jobID}/...; runbook jobs under /runbook/... and /api/external/runbook/...
+    (README, "Runbook jobs"); the OpenAPI document at /openapi.json. Every request needs
     Basic or Bearer credentials from the config (stored as hashes). See README, "Sync service".
     """
     if hash_secret:

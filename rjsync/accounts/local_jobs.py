@@ -46,7 +46,7 @@ from rjsync.errors import AccountError
 from rjsync.files import atomic_write
 
 #: The PowerShell the runner hands to ``pwsh -Command``: it runs the script with the parameters
-#: (splatted: PowerShell converts each string to the declared type) and writes every record of
+#: (each read as JSON when it is JSON, then splatted: PowerShell converts each to the declared type) and writes every record of
 #: the Output, Verbose, Warning, Error and Information streams (the last as Output) as a JSON line.
 WRAPPER = r"""
 $ErrorActionPreference = 'Continue'
@@ -55,6 +55,12 @@ $VerbosePreference = 'Continue'
 $request = Get-Content -Raw -LiteralPath $env:RJSYNC_JOB_FILE | ConvertFrom-Json -AsHashtable
 $parameters = $request.parameters
 if ($null -eq $parameters) { $parameters = @{} }
+# as Azure's sandbox does: each value that is JSON is read as JSON ('true', '3', '"text"', '["a"]'),
+# any other text stays text (rjsync.jobs.parameters sends each value as JSON, as Az.Automation does)
+foreach ($key in @($parameters.Keys)) {
+    try { $parameters[$key] = ConvertFrom-Json -InputObject $parameters[$key] -AsHashtable -NoEnumerate -ErrorAction Stop }
+    catch { }
+}
 function Send-RjRecord([string] $Type, $Record) {
     $text = if ($Record -is [string]) { $Record } else { ($Record | Out-String).TrimEnd() }
     $line = [ordered]@{ type = $Type; time = [DateTime]::UtcNow.ToString('o'); text = $text } | ConvertTo-Json -Compress

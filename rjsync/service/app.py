@@ -38,9 +38,12 @@ JOB_PATTERN = r"^[0-9a-fA-F-]{1,64}$"
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    """An answer of ``status`` with ``{"error": message, **extra}`` (masked)."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None,
+                 extra: dict | None = None) -> None:
         super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers
+        self.status, self.message, self.headers, self.extra = status, message, headers, extra or {}
 
 
 class SyncRequest(BaseModel):
@@ -167,6 +170,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     async def lifespan(app: FastAPI):
         yield
         runner.close()
+        app.state.runbook_jobs.close()
         store.close()
 
     public = config.public_docs
@@ -281,11 +285,16 @@ def create_app(config: ServiceConfig) -> FastAPI:
         job = job_for(jobID, who)
         return job.exception or ""
 
+    from rjsync.service.runbooks import add_runbook_routes  # it imports this module
+
+    app.state.runbook_jobs = add_runbook_routes(app, config, store, account_settings)
+
     # -- errors: always a JSON {"error": sentence}, never a stack trace --
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError):
-        return JSONResponse({"error": mask(exc.message)}, status_code=exc.status, headers=exc.headers)
+        return JSONResponse({"error": mask(exc.message), **mask_value(exc.extra)}, status_code=exc.status,
+                            headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):

@@ -59,10 +59,12 @@ def verify_secret(secret: str, stored: str) -> bool:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling, and which accounts (manifest names, lowercase; ``*`` = all) they may sync."""
+    """Who is calling, which accounts (manifest names, lowercase; ``*`` = all) they may sync, and
+    the roles of the runbook permissions they hold (which runbooks they may start)."""
 
     name: str
     accounts: frozenset[str]
+    roles: frozenset[str] = frozenset()
 
     def may(self, account: str) -> bool:
         return "*" in self.accounts or account.lower() in self.accounts

@@ -10,7 +10,16 @@ A config file (YAML or JSON; ``--config FILE`` or ``$RJSYNC_SERVICE_CONFIG``)::
     users:                          # Authorization: Basic
       portal: {password: "pbkdf2_sha256$...", accounts: ["*"]}
     tokens:                         # Authorization: Bearer
-      ci: {token: "pbkdf2_sha256$...", accounts: [demo]}
+      ci: {token: "pbkdf2_sha256$...", accounts: [demo], roles: [helpdesk]}
+    runbook_jobs:                   # the job API (/runbook/..., /api/external/runbook/...)
+      permissions: runbook-permissions.json   # RealmJoin's runbook-permissions JSON (a file, or inline)
+      customization: customization.json       # the tenant's runbook customization JSON (a file, or inline)
+      run_timeout: 3600             # seconds POST .../run waits before answering 202 (the job runs on)
+      poll_interval: 2              # the longest pause between two status reads of a waiting /run
+
+A user's or token's ``roles`` name roles of the runbook permissions' ``Roles``: the runbooks
+they may start (without ``permissions`` every caller may start every synced runbook of the
+accounts they may use).
 
 ``users`` and ``tokens`` may instead come from ``$RJSYNC_SERVICE_CREDENTIALS`` (the same two
 keys as a YAML or JSON document), which replaces those of the file.
@@ -26,10 +35,18 @@ from typing import Any, Callable
 import yaml
 
 from rjsync.errors import RjsyncError
+from rjsync.jobs.access import (
+    RunbookPermissions,
+    load_permissions,
+    permissions_from_json,
+    unknown_roles,
+)
 from rjsync.service.auth import Authenticator, Credential, Principal, check_strength
 from rjsync.settings import DEFAULT_ACCOUNTS_AT_ONCE
 
 DEFAULT_MAX_BODY = 64 * 1024
+DEFAULT_RUN_TIMEOUT = 3600.0
+DEFAULT_POLL_INTERVAL = 2.0
 
 
 class ConfigError(RjsyncError):
@@ -47,6 +64,17 @@ class ServiceConfig:
     public_docs: bool = False
     #: opens an account for a job (tests slow it down or count it); None: the default opener
     opener: Callable | None = field(default=None, repr=False)
+    #: the job API: RealmJoin's runbook permissions (None: every caller may start every runbook
+    #: of the accounts they may use) and the tenant's runbook customization (parsed JSON)
+    permissions: RunbookPermissions | None = None
+    customization: Any = None
+    #: seconds POST .../run waits for the job's end before answering 202 with it still running
+    run_timeout: float = DEFAULT_RUN_TIMEOUT
+    #: the longest pause (s) between two reads of a waiting /run's job (the first are shorter)
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    #: account calls of the job API at once (each in a worker thread), and of waiting /runs
+    account_calls: int = 32
+    waiting_calls: int = 8
 
 
 def _read_document(text: str, shown: str) -> dict[str, Any]:
@@ -81,7 +109,13 @@ def credentials_from(doc: dict[str, Any], shown: str) -> Authenticator:
                 accounts = [accounts]
             if not isinstance(accounts, list) or not all(isinstance(a, str) for a in accounts):
                 raise ConfigError(f"{where}.accounts must be a list of manifest names, or ['*'] for all.")
-            principal = Principal(str(name), frozenset(a.lower() for a in accounts))
+            roles = entry.get("roles", [])
+            if isinstance(roles, str):
+                roles = [roles]
+            if not isinstance(roles, list) or not all(isinstance(r, str) and r.strip() for r in roles):
+                raise ConfigError(f"{where}.roles must be a list of role names of the runbook permissions.")
+            principal = Principal(str(name), frozenset(a.lower() for a in accounts),
+                                  frozenset(r.strip() for r in roles))
             if section == "users":
                 if ":" in str(name):
                     raise ConfigError(f"{where}: a user name cannot contain ':'.")
@@ -129,5 +163,74 @@ def load_config(path: str | None = None, *, manifests: str | None = None, databa
     public_docs = doc.get("public_docs", False)
     if not isinstance(public_docs, bool):
         raise ConfigError(f"{path}: public_docs must be true or false.")
+    jobs = runbook_jobs_from(doc.get("runbook_jobs"), path or "the config", base)
+    principals = [c.principal for c in (*authenticator.users.values(), *authenticator.tokens)]
+    check_roles(jobs["permissions"], principals, creds_shown)
     return ServiceConfig(manifests=folder, database=db, authenticator=authenticator, accounts_at_once=at_once,
-                         public_docs=public_docs)
+                         public_docs=public_docs, **jobs)
+
+
+def runbook_jobs_from(section: Any, shown: str, base: Path) -> dict[str, Any]:
+    """The ``runbook_jobs`` section: permissions and customization (a file relative to the config,
+    or the JSON inline), the /run timeout and poll interval."""
+    if section is None:
+        return {"permissions": None}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{shown}: runbook_jobs must be a mapping (permissions, customization, run_timeout, "
+                          "poll_interval).")
+    unknown = sorted(set(map(str, section)) - {"permissions", "customization", "run_timeout", "poll_interval"})
+    if unknown:
+        raise ConfigError(f"{shown}: runbook_jobs has an unknown key {unknown[0]!r}; the keys are permissions, "
+                          "customization, run_timeout and poll_interval.")
+    found: dict[str, Any] = {"permissions": None}
+    permissions = section.get("permissions")
+    if isinstance(permissions, str):
+        found["permissions"] = load_permissions(_read_file(base, permissions, shown, "permissions"),
+                                                f"The runbook permissions {permissions}")
+    elif permissions is not None:
+        found["permissions"] = permissions_from_json(permissions, f"{shown}: runbook_jobs.permissions")
+    customization = section.get("customization")
+    if isinstance(customization, str):
+        from rjsync.catalog.build import load_lenient_json
+
+        text = _read_file(base, customization, shown, "customization")
+        try:
+            customization = load_lenient_json(text)
+        except (ValueError, RecursionError):
+            raise ConfigError(f"The runbook customization {customization} is not valid JSON.") from None
+    if customization is not None:
+        if not isinstance(customization, dict):
+            raise ConfigError(f"{shown}: runbook_jobs.customization must be the tenant's customization JSON "
+                              "(an object with Runbooks, Settings, ...), or a file holding it.")
+        found["customization"] = customization
+    for key, low, high in (("run_timeout", 1, 86_400), ("poll_interval", 0.05, 60)):
+        value = section.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+            raise ConfigError(f"{shown}: runbook_jobs.{key} must be a number of seconds from {low:g} to {high:g}.")
+        found[key] = float(value)
+    return found
+
+
+def _read_file(base: Path, name: str, shown: str, key: str) -> str:
+    path = Path(name) if os.path.isabs(name) else base / name
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = getattr(err, "strerror", None) or "not UTF-8 text"
+        raise ConfigError(f"{shown}: cannot read runbook_jobs.{key} {path}: {reason}.") from None
+
+
+def check_roles(permissions: RunbookPermissions | None, principals: list[Principal], shown: str) -> None:
+    """Every role a caller holds is one the runbook permissions define."""
+    for principal in principals:
+        if not principal.roles:
+            continue
+        if permissions is None or permissions.roles is None:
+            raise ConfigError(f"{shown}: {principal.name} holds roles, but runbook_jobs.permissions defines no "
+                              "Roles to give them meaning.")
+        missing = unknown_roles(permissions, sorted(principal.roles))
+        if missing:
+            raise ConfigError(f"{shown}: {principal.name} holds the role {missing[0]!r}, which the runbook "
+                              "permissions' Roles do not define.")

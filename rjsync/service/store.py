@@ -49,6 +49,13 @@ CREATE TABLE IF NOT EXISTS streams (
     value TEXT
 );
 CREATE INDEX IF NOT EXISTS streams_job ON streams (job, seq);
+CREATE TABLE IF NOT EXISTS runbook_jobs (
+    id TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    runbook TEXT NOT NULL,
+    caller TEXT NOT NULL,
+    created REAL NOT NULL
+);
 """
 
 
@@ -88,6 +95,17 @@ class Job:
         return {"jobID": self.id, "account": self.account, "status": self.status,
                 "created": _iso(self.created), "started": _iso(self.started), "finished": _iso(self.finished),
                 "progress": {"done": self.done, "total": self.total}}
+
+
+@dataclass(frozen=True)
+class RunbookJob:
+    """A runbook job started through the service: the account it runs in, and who started it."""
+
+    id: str
+    account: str
+    runbook: str
+    caller: str
+    created: float
 
 
 def _iso(stamp: float | None) -> str | None:
@@ -157,6 +175,24 @@ class Store:
             self._db.execute("UPDATE jobs SET done = done + 1 WHERE id = ?", (job_id,))
             done, total = self._db.execute("SELECT done, total FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return done, total
+
+    # -- runbook jobs (the job API): which account holds each job the service started --
+
+    def record_runbook_job(self, job_id: str, account: str, runbook: str, caller: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT INTO runbook_jobs (id, account, runbook, caller, created) VALUES (?, ?, ?, ?, ?)",
+                             (job_id.lower(), account, runbook, caller, time.time()))
+
+    def forget_runbook_job(self, job_id: str) -> None:
+        """A start that failed: no job by that id exists."""
+        with self._lock:
+            self._db.execute("DELETE FROM runbook_jobs WHERE id = ?", (job_id.lower(),))
+
+    def runbook_job(self, job_id: str) -> RunbookJob | None:
+        with self._lock:
+            row = self._db.execute("SELECT id, account, runbook, caller, created FROM runbook_jobs WHERE id = ?",
+                                   (job_id.lower(),)).fetchone()
+        return RunbookJob(*row) if row else None
 
     # -- streams --
 

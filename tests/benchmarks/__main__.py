@@ -1,6 +1,13 @@
 """Run every benchmark: ``python -m tests.benchmarks``. Each prints its figures."""
 
-from tests.benchmarks import bench_catalog, bench_fleet, bench_hostile, bench_service, bench_sync
+from tests.benchmarks import (
+    bench_catalog,
+    bench_fleet,
+    bench_hostile,
+    bench_jobs,
+    bench_service,
+    bench_sync,
+)
 
 if __name__ == "__main__":
     bench_catalog.main()
@@ -10,5 +17,7 @@ if __name__ == "__main__":
     bench_fleet.main()
     print()
     bench_service.main()
+    print()
+    bench_jobs.main()
     print()
     bench_hostile.main()

@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from rjsync.cli import cli
+from rjsync.errors import RjsyncError
 from rjsync.service.auth import hash_secret, verify_secret
 from rjsync.service.config import ConfigError, load_config
 
@@ -96,3 +97,47 @@ def test_serve_without_credentials_fails_in_one_line(tmp_path, monkeypatch):
 
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: The service has no credentials")
+
+
+# -- the runbook job API's keys -------------------------------------------------------------------
+
+
+PERMISSIONS = '{"DisabledRunbookPatterns": ["*_danger"], // a comment, as the portal allows\n' \
+              ' "Roles": {"Helpdesk": {"AllowedRunbookPatterns": ["rjgit-user_*"]},}}'
+
+
+def test_service_config_runbook_jobs_reads_permissions_customization_and_roles(tmp_path):
+    (tmp_path / "permissions.json").write_text(PERMISSIONS, encoding="utf-8")
+    (tmp_path / "customization.json").write_text('{"Runbooks": {}}', encoding="utf-8")
+    path = write(tmp_path, f"manifests: m\nusers: {{desk: {{password: '{SECRET}', accounts: [a], roles: [helpdesk]}}}}\n"
+                           "runbook_jobs: {permissions: permissions.json, customization: customization.json, "
+                           "run_timeout: 600, poll_interval: 0.5}\n")
+
+    config = load_config(path, environ={})
+
+    assert config.permissions.roles["helpdesk"].name == "Helpdesk"
+    assert config.customization == {"Runbooks": {}}
+    assert (config.run_timeout, config.poll_interval) == (600.0, 0.5)
+    assert config.authenticator.users["desk"].principal.roles == frozenset({"helpdesk"})
+
+
+@pytest.mark.parametrize(("jobs", "users", "message"), [
+    ("{permissions: permissions.json}", "roles: [Auditor]",
+     "holds the role 'Auditor', which the runbook permissions' Roles do not define."),
+    ("{}", "roles: [Helpdesk]", "desk holds roles, but runbook_jobs.permissions defines no Roles"),
+    ("{permissions: missing.json}", "", "cannot read runbook_jobs.permissions"),
+    ("{permissions: {Roles: []}}", "", "Roles must be an object of role names."),
+    ("{customization: [1]}", "", "runbook_jobs.customization must be the tenant's customization JSON"),
+    ("{run_timeout: 0}", "", "runbook_jobs.run_timeout must be a number of seconds from 1 to 86400."),
+    ("{wait: 1}", "", "runbook_jobs has an unknown key 'wait'"),
+    ("{permissions: permissions.json}", "roles: {a: 1}", "desk.roles must be a list of role names"),
+])
+def test_service_config_runbook_jobs_errors_are_one_sentence(tmp_path, jobs, users, message):
+    (tmp_path / "permissions.json").write_text(PERMISSIONS, encoding="utf-8")
+    extra = f", {users}" if users else ""
+    path = write(tmp_path, f"manifests: m\nusers: {{desk: {{password: '{SECRET}'{extra}}}}}\n"
+                           f"runbook_jobs: {jobs}\n")
+
+    with pytest.raises(RjsyncError) as caught:
+        load_config(path, environ={})
+    assert message in caught.value.message and "\n" not in caught.value.message
