@@ -258,8 +258,6 @@ def test_runbook_api_run_answers_202_when_the_job_outlives_run_timeout(jobs_api,
         assert ended(client, "/runbook", answer.json()["jobID"]) == "Completed"
 
 
-@pytest.mark.xfail(strict=True, reason="rjsync/jobs/conversion.py _integral: Decimal(1e28).quantize raises "
-                                       "InvalidOperation (helper-params' module; reported), so the API answers 500")
 @pytest.mark.parametrize("kind", ["local"])
 def test_runbook_api_a_huge_float_for_an_int_is_a_422_not_a_500(jobs_api):
     server = jobs_api()
