@@ -79,6 +79,7 @@ from rjsync.accounts.base import (
     SnapshotScope,
     check_environment_name,
     check_job_start,
+    check_name,
     check_owned,
     check_write,
     is_owned,
@@ -279,6 +280,13 @@ class AzureAccount:
             entry = index.vouch(live.name, live.last_modified) if is_owned(live.name, self.owned_prefix) else None
             complete.append(replace(live, tags=dict(entry.tags), description=entry.description) if entry else live)
         return complete
+
+    def read_runbook(self, name: str) -> LiveRunbook | None:
+        try:
+            check_name(name)  # a name the service cannot hold is not held: no request
+        except AccountError:
+            return None
+        return self._get_runbook(name)
 
     def _get_runbook(self, name: str) -> LiveRunbook | None:
         try:

@@ -274,6 +274,11 @@ class Account(Protocol):
     def snapshot(self, scope: SnapshotScope | None = None) -> Snapshot:
         """All runbooks, and the modules and runtime environments ``scope`` asks for (default all)."""
 
+    def read_runbook(self, name: str) -> LiveRunbook | None:
+        """Runbook ``name`` (any case) read alone, with its tags and description (Azure: one GET,
+        which has them), or None when the account does not hold it. A job start reads this
+        instead of a whole snapshot."""
+
     def read_content(self, name: str) -> bytes | None:
         """The published content of runbook ``name`` verbatim, or None if it has none."""
 

@@ -108,6 +108,13 @@ class LocalAccount:
         )
         return Snapshot(runbooks=runbooks, modules=modules, runtime_environments=environments)
 
+    def read_runbook(self, name: str) -> LiveRunbook | None:
+        if not self.path.exists():
+            return None
+        with self._locked():
+            script = self._find_script(name)
+            return self._read_runbook(script) if script is not None else None
+
     def read_content(self, name: str) -> bytes | None:
         if not self.path.exists():
             return None

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rjsync.accounts.base import Account, LiveJob, SnapshotScope, is_owned
+from rjsync.accounts.base import Account, LiveJob, is_owned
 from rjsync.accounts.receipts import Receipt
 from rjsync.catalog.model import Catalog, Runbook
 from rjsync.catalog.text import normalized_sha256
@@ -146,7 +146,7 @@ def check_start(account: Account, settings: SyncSettings, name: str, values: Map
     prefix = settings.policy.prefix
     live = None
     if is_owned(name, prefix):
-        live = account.snapshot(SnapshotScope(account_modules=False, environments=())).runbook(name)
+        live = account.read_runbook(name)
     if live is None:
         raise StartRefused(f"Runbook {shown} is not in the account: only the runbooks rjsync syncs (named "
                            f"{prefix}*) can be started.", NOT_FOUND)

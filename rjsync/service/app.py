@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import secrets
+import threading
 from contextlib import asynccontextmanager
 from typing import Annotated, Literal
 
@@ -23,7 +25,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rjsync.errors import RjsyncError
-from rjsync.fleet import load_fleet
+from rjsync.fleet import Fleet, load_fleet
 from rjsync.service.auth import Principal
 from rjsync.service.config import ServiceConfig
 from rjsync.service.jobs import JobRunner
@@ -139,16 +141,19 @@ _basic_scheme = HTTPBasic(auto_error=False, realm="rjsync")
 _bearer_scheme = HTTPBearer(auto_error=False)
 
 
-def _caller(request: Request,
-            basic: Annotated[HTTPBasicCredentials | None, Depends(_basic_scheme)],
-            bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)]) -> Principal:
-    """Who calls; 401 without valid Basic or Bearer credentials (never logged)."""
+async def _caller(request: Request,
+                  basic: Annotated[HTTPBasicCredentials | None, Depends(_basic_scheme)],
+                  bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)]) -> Principal:
+    """Who calls; 401 without valid Basic or Bearer credentials (never logged). Credentials
+    checked before are answered on the event loop (an HMAC and a lookup); a first check, PBKDF2,
+    runs in a worker thread."""
     authenticator = request.app.state.authenticator
-    found = None
-    if basic is not None:
-        found = authenticator.basic(basic.username, basic.password)
-    elif bearer is not None:
-        found = authenticator.bearer(bearer.credentials)
+    found = authenticator.remembered(basic=(basic.username, basic.password) if basic is not None else None,
+                                     bearer=bearer.credentials if bearer is not None and basic is None else None)
+    if found is None and basic is not None:
+        found = await run_in_threadpool(authenticator.basic, basic.username, basic.password)
+    elif found is None and bearer is not None:
+        found = await run_in_threadpool(authenticator.bearer, bearer.credentials)
     if found is None:
         what = "missing" if basic is None and bearer is None else "not valid"
         raise ApiError(401, f"Credentials {what}: send Authorization: Basic (user and password) or "
@@ -158,6 +163,37 @@ def _caller(request: Request,
 
 Caller = Annotated[Principal, Depends(_caller)]
 JobID = Annotated[str, Path(pattern=JOB_PATTERN)]
+
+
+class FleetCache:
+    """The manifest folder's accounts, read again only when one of its YAML files changed (name,
+    size or modification time): every request needs them, and parsing every manifest on every
+    start and status poll was the job API's largest cost under load. A folder that cannot be
+    read is not kept: each request reads it again and reports why."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self._lock = threading.Lock()
+        self._seen: tuple | None = None
+        self._fleet: Fleet | None = None
+
+    def get(self) -> Fleet:
+        seen = self._signature()
+        with self._lock:
+            if seen is not None and seen == self._seen and self._fleet is not None:
+                return self._fleet
+        fleet = load_fleet(self.folder)
+        with self._lock:
+            self._seen, self._fleet = seen, fleet
+        return fleet
+
+    def _signature(self) -> tuple | None:
+        try:
+            with os.scandir(self.folder) as entries:
+                return tuple(sorted((e.name, e.stat().st_mtime_ns, e.stat().st_size) for e in entries
+                                    if e.name.lower().endswith((".yaml", ".yml"))))
+        except OSError:
+            return None
 
 
 def create_app(config: ServiceConfig) -> FastAPI:
@@ -201,9 +237,11 @@ def create_app(config: ServiceConfig) -> FastAPI:
         def redoc(who: Caller):
             return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
 
+    fleets = FleetCache(config.manifests)
+
     def account_settings(name: str, who: Principal) -> tuple[str, SyncSettings]:
         try:
-            fleet = load_fleet(config.manifests)
+            fleet = fleets.get()
         except RjsyncError as err:
             raise ApiError(404, f"Unknown account {name!r}: the server's accounts cannot be read "
                                 f"({without_values(err.message)}).") from None

@@ -91,8 +91,23 @@ class Authenticator:
         costs = [parse_hash(c.stored)[0] for c in self.users.values()]
         self._dummy = hash_secret(secrets.token_hex(8), iterations=max(costs) if costs else DEFAULT_ITERATIONS)
 
+    def remembered(self, basic: tuple[str, str] | None = None, bearer: str | None = None) -> Principal | None:
+        """The principal of credentials checked successfully before (no PBKDF2: cheap enough for
+        the event loop), else None: then ``basic``/``bearer`` decide."""
+        if basic is not None:
+            key = self._digest("basic", f"{basic[0]}\0{basic[1]}")
+        elif bearer is not None:
+            key = self._digest("bearer", bearer)
+        else:
+            return None
+        with self._lock:
+            return self._ok.get(key)
+
+    def _digest(self, kind: str, presented: str) -> bytes:
+        return hmac.new(self._key, f"{kind}\0{presented}".encode(), hashlib.sha256).digest()
+
     def _remember(self, kind: str, presented: str, check) -> Principal | None:
-        key = hmac.new(self._key, f"{kind}\0{presented}".encode(), hashlib.sha256).digest()
+        key = self._digest(kind, presented)
         with self._lock:
             found = self._ok.get(key)
         if found is not None:

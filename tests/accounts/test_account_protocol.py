@@ -153,6 +153,17 @@ def test_account_read_content_of_a_missing_runbook_is_none(account):
     assert account.read_content("rjgit-nothing") is None
 
 
+def test_account_read_runbook_reads_one_runbook_with_its_tags_in_any_case(account):
+    written = write(account, tags={"team": "it"})
+
+    live = account.read_runbook("RJGIT-user_security_reset-password")
+
+    assert live is not None and live.name == written.name
+    assert live.tags.get("team") == "it" and live.description == "Reset a password."
+    assert account.read_runbook("rjgit-nothing") is None
+    assert account.read_runbook("../not a name") is None
+
+
 def test_account_write_runbook_refuses_a_classic_type_change(account):
     write(account, runbook_type="PowerShell")
 

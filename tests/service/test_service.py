@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from service_support import TOKEN, Server, make_config
+from service_support import TOKEN, Server, make_config, write_manifests
 
 from rjsync.accounts.base import Grants
 from rjsync.service import create_app
@@ -86,6 +86,19 @@ def test_service_plan_writes_nothing(serve, tmp_path):
         doc = plan.json()
         assert doc["summary"]["has_changes"] and doc["changes"]
     assert not (tmp_path / "accounts" / "alpha" / "runbooks").exists() or not runbooks(tmp_path, "alpha")
+
+
+def test_service_sees_manifests_added_changed_and_broken_while_it_runs(serve, tmp_path):
+    # the accounts are read again when a manifest file changes (and only then: FleetCache)
+    server = serve()
+    manifests = tmp_path / "manifests"
+    with server.client() as client:
+        assert client.post("/api/sync/plan", json={"account": "gamma"}).status_code == 404
+        write_manifests(manifests, names=("gamma",))
+        assert client.post("/api/sync/plan", json={"account": "gamma"}).status_code == 200
+        (manifests / "gamma.yaml").write_text("source: [not, a, source]\n", encoding="utf-8")
+        broken = client.post("/api/sync/plan", json={"account": "gamma"})
+        assert broken.status_code == 422 and "manifest is broken" in broken.json()["error"]
 
 
 def holding(grants: Grants):
