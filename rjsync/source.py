@@ -112,7 +112,7 @@ def redact(url: str) -> str:
     return _SECRET_QUERY.sub(r"\1***", url)
 
 
-def _looks_like_git_url(source: str) -> bool:
+def looks_like_git_url(source: str) -> bool:
     return bool(_SCHEME.match(source) or _SCP_LIKE.match(source) or _HELPER_URL.match(source))
 
 
@@ -126,7 +126,7 @@ def open_source(source: str, ref: str | None = None) -> Checkout:
     check_url(source)
     if ref is not None:
         check_ref(ref)
-    if _looks_like_git_url(source):
+    if looks_like_git_url(source):
         return _open_git(source, ref)
     path = Path(source)
     if not path.exists():
@@ -135,14 +135,14 @@ def open_source(source: str, ref: str | None = None) -> Checkout:
     if not path.is_dir():
         raise SourceError(f"source {source!r} is not a folder")
     if ref is not None:
-        if not _is_git_repository(path):
+        if not is_git_repository(path):
             raise SourceError(f"source {source!r} is a folder, not a git repository, so --ref "
                               f"{ref!r} cannot be used with it")
         return _open_git(str(path.resolve()), ref)
     return _open_folder(path)
 
 
-def _is_git_repository(path: Path) -> bool:
+def is_git_repository(path: Path) -> bool:
     return (path / ".git").exists() or ((path / "HEAD").is_file() and (path / "objects").is_dir())
 
 

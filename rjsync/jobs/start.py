@@ -36,7 +36,7 @@ from rjsync.errors import RjsyncError
 from rjsync.jobs.access import RunbookPermissions, may_start
 from rjsync.jobs.parameters import check_parameters
 from rjsync.settings import SyncSettings
-from rjsync.source import _is_git_repository, _looks_like_git_url, open_source
+from rjsync.source import is_git_repository, looks_like_git_url, open_source
 from rjsync.sync import catalog_of
 
 FORBIDDEN, NOT_FOUND, NOT_IN_SYNC, INVALID = "forbidden", "not found", "not in sync", "invalid"
@@ -176,7 +176,7 @@ def catalog_runbook(settings: SyncSettings, name: str, receipt: Receipt, cache: 
     read again once when it does not hold it)."""
     spec, policy = settings.source, settings.policy
     shape = (policy.prefix.lower(), tuple(policy.contexts))
-    local = not _looks_like_git_url(spec.location)
+    local = not looks_like_git_url(spec.location)
     tries: list[tuple[str | None, bool]] = []  # (ref, may change)
     if receipt.commit and (not local or _is_repository(spec.location)):
         tries.append((receipt.commit, False))
@@ -205,7 +205,7 @@ def start(account: Account, checked: CheckedStart, job_id: str | None = None) ->
 
 def _is_repository(location: str) -> bool:
     path = Path(location)
-    return path.is_dir() and _is_git_repository(path)
+    return path.is_dir() and is_git_repository(path)
 
 
 def _shown(name: str) -> str:
