@@ -5,7 +5,9 @@ concurrency contract), so the figures are what the command does.
 Targets (issue 12), against an emulator that answers every request after 50 ms and holds every
 long-running operation for 1 s:
 
-1. a no-op plan (the account already in sync) sends at most 4 ARM requests;
+1. a no-op plan (the account already in sync) sends at most 4 ARM requests (6 since issues 13
+   and 15: the list's second page, and the GET of the account for its identity, whose grants
+   the plan reads from Microsoft Graph: a fake one here, at the same latency);
 2. a full first sync (empty account: plan + apply, default ``--concurrency 8``) ends within
    3 s of the floor the service sets. The import window's floor: the service starts at most 5
    imports per 30 s, so the last import cannot start before ``(ceil(imports / 5) - 1) x 30 s``
@@ -69,8 +71,9 @@ if str(ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(ROOT / "tests"))  # the fakes import each other as ``fakes.*``
 
 from fakes.accounts import GROUP, SUBSCRIPTION  # noqa: E402
-from fakes.arm import ARM_THROTTLING, ArmEmulator, StaticTokenCredential  # noqa: E402
+from fakes.arm import ARM_THROTTLING, ArmEmulator, system_identity  # noqa: E402
 from fakes.gallery import FakeGallery  # noqa: E402
+from fakes.graph import READER, FakeGraph  # noqa: E402
 from fakes.server import TestTLS  # noqa: E402
 from rjsync.accounts import open_account  # noqa: E402
 from rjsync.accounts.azure import AzureSettings  # noqa: E402
@@ -125,13 +128,20 @@ class Azure:
         self.arm.import_limit = SERVICE_IMPORT_LIMIT
         self.arm.server.delay(LATENCY)
         self.gallery.server.delay(LATENCY)
-        self.credential = StaticTokenCredential("test-token")
+        # Microsoft Graph, where every plan reads what the account's identity holds (the
+        # permissions section): the same latency; its requests count apart from ARM's (another
+        # service, other budgets). Without it the plan would wait for graph.microsoft.com.
+        self.graph = FakeGraph(self.tls)
+        self.graph.server.delay(LATENCY)
+        self.credential = self.graph.credential(READER)  # Graph tokens for Graph, "test-token" for ARM
         self.fakes: dict = {}  # target -> the emulator's account
+        self.graph_requests = 0  # Graph requests of the last no-op plan
         self.settings = AzureSettings(provisioning_poll_interval=PROVISIONING_POLL_INTERVAL,
                                       connection_verify=str(self.tls.ca_path))
 
     def add_account(self, name: str, subscription: str = SUBSCRIPTION) -> str:
         fake = self.arm.add_account(subscription, GROUP, name)
+        self.graph.add_identity(name, system_identity(name))
         target = (f"/subscriptions/{subscription}/resourceGroups/{GROUP}/providers/"
                   f"Microsoft.Automation/automationAccounts/{name}")
         self.fakes[target] = fake
@@ -143,7 +153,8 @@ class Azure:
         settings = dataclasses.replace(self.settings, max_concurrent_requests=sync_settings.concurrency)
         return open_account(sync_settings.target, owned_prefix=sync_settings.policy.prefix,
                             arm_endpoint=self.arm.endpoint, credential=self.credential,
-                            gallery_url=self.gallery.base_url, settings=settings)
+                            graph_endpoint=self.graph.endpoint, gallery_url=self.gallery.base_url,
+                            settings=settings)
 
     def fakes_by_name(self, name: str) -> str:
         """The target of the account called ``name``."""
@@ -152,6 +163,7 @@ class Azure:
     def close(self) -> None:
         self.arm.close()
         self.gallery.close()
+        self.graph.close()
 
 
 # -- one sync --------------------------------------------------------------------------------------
@@ -259,10 +271,12 @@ def noop_plan(azure: Azure, target: str, repo: Path, policy: Policy):
     settings = SyncSettings(source=SourceSpec(str(repo)), target=target, policy=policy)
     source = read_source(settings.source, policy)
     azure.arm.server.clear_log()
+    azure.graph.server.clear_log()
     start = time.perf_counter()
     with prepare(settings, opener=azure.open, checkout=source) as prepared:
         seconds = time.perf_counter() - start
         requests = azure.arm.server.requests()
+    azure.graph_requests = len(azure.graph.server.requests())
     return seconds, requests, prepared.plan
 
 
@@ -477,7 +491,8 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str, str]]:
                 print(line)
 
             noop_s, noop_requests, noop = noop_plan(azure, concurrent_target, repo, policy)
-            print(f"no-op plan: {noop_s:.2f} s, {len(noop_requests)} ARM requests, "
+            print(f"no-op plan: {noop_s:.2f} s, {len(noop_requests)} ARM requests "
+                  f"(+ {azure.graph_requests} to Microsoft Graph for the identity's grants), "
                   f"{'no changes' if not noop.has_changes else 'CHANGES: ' + str(noop.summary())}")
             for r in noop_requests:
                 query = "?$skip=" + r.query["$skip"] if "$skip" in r.query else ""
