@@ -29,6 +29,7 @@ from typing import Callable
 from rjsync.accounts import open_account
 from rjsync.accounts.base import Account, Grants, Snapshot
 from rjsync.accounts.credentials import check_runtime_environments
+from rjsync.accounts.targets import LocalTarget, parse_target
 from rjsync.catalog.build import build_catalog
 from rjsync.catalog.model import Catalog, Diagnostic
 from rjsync.engine.apply import DONE, FAILED, SKIPPED, ApplyReport, Outcome, apply_plan
@@ -88,8 +89,9 @@ class Prepared:
 
 
 def check_cloud(settings: SyncSettings) -> None:
-    """Stop before anything is read when the target's cloud cannot do what the policy asks."""
-    if not settings.target.strip().lower().startswith("local:"):
+    """Stop before anything is read when the target is malformed, or its cloud cannot do what
+    the policy asks (targets are parsed in one place: ``accounts.targets.parse_target``)."""
+    if not isinstance(parse_target(settings.target), LocalTarget):
         check_runtime_environments(settings.azure.cloud, settings.policy.runtime_environment)
 
 

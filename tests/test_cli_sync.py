@@ -444,6 +444,14 @@ def test_plan_with_a_bad_target_fails_in_one_line(src, command):
                                     "account, or an automation account's ARM id /subscriptions/")
 
 
+@pytest.mark.parametrize("command", ["plan", "apply"])
+def test_plan_with_a_bad_target_fails_before_the_source_is_read(tmp_path, command):
+    # the source does not exist: the target's sentence comes first, nothing is fetched or read
+    result = invoke(command, "--source", tmp_path / "no-such-source", "--target", "foo:bar", *ONE_SHOT[command])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("Error: Unknown target 'foo:bar'")
+
+
 US_GOVERNMENT = ("Error: Runtime environments (here 'RJ-PowerShell-7.4') are not offered in Azure Government "
                  "clouds: set 'runtime: classic' in the manifest or pass --runtime classic for Windows "
                  "PowerShell 5.1 runbooks.\n")
