@@ -500,6 +500,9 @@ class AzureAccount:
     def job(self, job_id: str) -> LiveJob | None:
         return self._jobs.job(job_id)
 
+    def jobs_since(self, created: datetime) -> list[LiveJob]:
+        return self._jobs.since(created)
+
     def job_streams(self, job_id: str, stream_types: set[str] | None = None) -> list[JobStream]:
         return self._jobs.streams(job_id, stream_types)
 

@@ -14,12 +14,19 @@
 - Streams: the list (``$filter`` on one stream type) has no text; each record's text and value
   come from a GET of it (``job/listJobStreamsByJob.json``, ``job/getJobStream.json``), a few at
   once. The output is the service's text (``job/getJobOutput.json``: ``text/plain``).
+- The jobs created since a time: the job list (GET ``/jobs?$filter=properties/creationTime ge
+  <time>``, ``job/listJobsByAutomationAccount.json``, paged), whose items carry the status,
+  runbook and times but no exception and no parameters. The filter is OData's, as Az.Automation
+  writes its job filters (azure-powershell ``AutomationPSClient.GetJobFilterString``:
+  ``properties/startTime ge <time>``, the time unquoted, ISO 8601 in UTC) on the item's
+  ``creationTime``.
 """
 
 from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from typing import Iterable, Mapping
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
@@ -84,6 +91,12 @@ class AzureJobs:
                 return live_job(self._client.job.get(self._rg, self._name, job_id), job_id)
         except ResourceNotFoundError:
             return None
+
+    def since(self, created: datetime) -> list[LiveJob]:
+        query = f"properties/creationTime ge {odata_time(created)}"
+        with self._errors("listing the jobs"):
+            return [listed_job(item) for item in
+                    self._client.job.list_by_automation_account(self._rg, self._name, filter=query)]
 
     def streams(self, job_id: str, stream_types: set[str] | None) -> list[JobStream]:
         wanted = {t.lower() for t in stream_types} if stream_types is not None else None
@@ -188,3 +201,24 @@ def live_job(job: Job, name: str) -> LiveJob:
         ended=p.end_time,
         parameters={str(k): "" if v is None else str(v) for k, v in (p.parameters or {}).items()},
     )
+
+
+def listed_job(item) -> LiveJob:
+    """A job as the job list shows it: no exception, no parameters."""
+    p = item.properties
+    return LiveJob(
+        job_id=item.name or (p.job_id if p else "") or "",
+        runbook=(p.runbook.name if p and p.runbook else None) or "",
+        status=text(p.status) if p else "",
+        created=p.creation_time if p else None,
+        started=p.start_time if p else None,
+        ended=p.end_time if p else None,
+    )
+
+
+def odata_time(stamp: datetime) -> str:
+    """``stamp`` as an OData date-time literal in UTC (``2024-05-01T10:00:00.123456Z``); a naive
+    one is taken as UTC."""
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=timezone.utc)
+    return stamp.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

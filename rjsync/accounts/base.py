@@ -326,6 +326,12 @@ class Account(Protocol):
     def job(self, job_id: str) -> LiveJob | None:
         """The job ``job_id`` as it is now, or None when the account has no such job."""
 
+    def jobs_since(self, created: datetime) -> list[LiveJob]:
+        """The account's jobs created at or after ``created`` (aware), in one list (Azure: one
+        request per page of its job list), each with the list's fields only: status, runbook and
+        times, no ``exception`` and no ``parameters`` (Azure's list leaves them out). What a
+        waiting ``/run`` reads for all the jobs it waits on in an account."""
+
     def job_streams(self, job_id: str, stream_types: set[str] | None = None) -> list[JobStream]:
         """The job's stream records of ``stream_types`` (None: every type; names compared
         case-insensitively), in time order, each with its text and value. An ``AccountError``

@@ -269,6 +269,10 @@ class LocalAccount:
         with _Release(None, self.path):
             return self._jobs.job(job_id)
 
+    def jobs_since(self, created: datetime) -> list[LiveJob]:
+        with _Release(None, self.path):
+            return self._jobs.since(created)
+
     def job_streams(self, job_id: str, stream_types: set[str] | None = None) -> list[JobStream]:
         with _Release(None, self.path):
             return self._jobs.streams(job_id, stream_types)

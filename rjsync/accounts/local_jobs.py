@@ -28,6 +28,7 @@ Failed: its runner was killed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -84,6 +85,7 @@ exit 0
 
 _RECORD_TYPES = {"output": "Output", "verbose": "Verbose", "warning": "Warning", "error": "Error"}
 _SAVE_EVERY = 0.25  # seconds between writes of a running job's file
+_MTIME_MARGIN = 5.0  # seconds: file times coarser than the job's own (FAT: 2 s)
 
 
 def find_pwsh() -> str:
@@ -140,6 +142,33 @@ class LocalJobs:
             return None
         record = self._read(job_id.lower())
         return _live(record) if record is not None else None
+
+    def since(self, created: datetime) -> list[LiveJob]:
+        """The jobs created at or after ``created``, as Azure's job list shows them (no exception,
+        no parameters). A job's file is written when it is created, so files last modified well
+        before ``created`` are not read (a margin for coarse file times)."""
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=timezone.utc)
+        cutoff = created.timestamp() - _MTIME_MARGIN
+        found = []
+        try:
+            paths = [p for p in self.folder.iterdir() if p.suffix == ".json" and not p.name.endswith(".request.json")]
+        except FileNotFoundError:
+            return []
+        for path in paths:
+            try:
+                if path.stat().st_mtime < cutoff:
+                    continue
+                check_job_id(path.stem)
+                record = self._read(path.stem)
+            except (FileNotFoundError, AccountError):
+                continue  # deleted meanwhile, or not a job's file
+            if record is None:
+                continue
+            job = _live(record)
+            if job.created is not None and job.created >= created:
+                found.append(dataclasses.replace(job, exception=None, parameters={}))
+        return sorted(found, key=lambda j: j.created, reverse=True)
 
     def streams(self, job_id: str, stream_types: set[str] | None) -> list[JobStream]:
         record = self._known(job_id)

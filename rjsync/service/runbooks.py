@@ -10,8 +10,10 @@ on that account read the job; for anyone else it is unknown (404).
 Account calls block, so each runs in a bounded pool of threads: starts (with their checks) in
 one (``account_calls``), the reads of a job (status, output, streams, exception) in another of
 the same size, so a burst of starts never makes a status poll wait for a thread. A waiting
-``/run`` holds no thread: it sleeps on the event loop between status reads, which run in a pool
-of their own (``waiting_calls``), so many waiters never slow the other calls down. Accounts are
+``/run`` holds no thread: it waits on the event loop while its account's watcher
+(``job_watch``: one per account) reads the statuses of every waited job there with one list
+request per interval, in a pool of its own (``waiting_calls``), so many waiters never slow the
+other calls down. Accounts are
 opened once per manifest and kept while its settings stay the same: one for starts and the
 waits of ``/run``, one for the job reads (status, output, streams), so that reads never queue
 behind a burst of starts for the client's requests in flight.
@@ -21,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -48,6 +49,7 @@ from rjsync.jobs.start import start as start_job
 from rjsync.service.app import ACCOUNT_PATTERN, JOB_PATTERN, ApiError, Caller
 from rjsync.service.auth import Principal
 from rjsync.service.config import ServiceConfig
+from rjsync.service.job_watch import JobWatch
 from rjsync.service.store import RunbookJob, Store, mask, mask_value
 from rjsync.settings import SyncSettings
 from rjsync.sync import default_opener
@@ -103,6 +105,7 @@ class RunbookJobs:
         self._lock = threading.Lock()
         self._accounts: dict[str, tuple[str, Account]] = {}
         self._retired: list[Account] = []
+        self._watches: dict[int, JobWatch] = {}  # id(account) -> its watcher (accounts are kept open)
 
     def close(self) -> None:
         self._calls.shutdown(wait=True, cancel_futures=True)
@@ -184,21 +187,21 @@ class RunbookJobs:
         return record, account, live
 
     async def wait(self, account: Account, job: LiveJob) -> LiveJob:
-        """``job`` once it has ended, or as it is when ``run_timeout`` has passed; sleeping on the
-        event loop between reads (a quarter second at first, then longer, up to ``poll_interval``)."""
-        deadline = time.monotonic() + self.config.run_timeout
-        pause = min(0.25, self.config.poll_interval)
-        while simple_status(job) not in ENDED:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            await asyncio.sleep(min(pause, left))
-            pause = min(pause * 1.5, self.config.poll_interval)
-            found = await self.call(account.job, job.job_id, pool="wait")
-            if found is None:
-                raise ApiError(404, f"Job {job.job_id} is no longer in the account.")
-            job = found
-        return job
+        """``job`` once it has ended, or as it is when ``run_timeout`` has passed. The account's
+        watcher (``job_watch``) reads the statuses of all the jobs waited on in the account with
+        one list request per interval; an ended job is read once more for its exception."""
+        if simple_status(job) in ENDED:
+            return job
+        watch = self._watches.get(id(account))
+        if watch is None:
+            watch = self._watches[id(account)] = JobWatch(
+                account, lambda fn, *args: self.call(fn, *args, pool="wait"), self.config.poll_interval)
+        seen = await watch.wait(job, self.config.run_timeout)
+        if seen is not None and simple_status(seen) in ENDED:
+            seen = await self.call(account.job, job.job_id, pool="wait")
+        if seen is None:
+            raise ApiError(404, f"Job {job.job_id} is no longer in the account.")
+        return seen
 
 
 def add_runbook_routes(app: FastAPI, config: ServiceConfig, store: Store,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from datetime import datetime, timezone
+
 import pytest
 from azure.core.exceptions import HttpResponseError
 
@@ -252,3 +255,39 @@ def test_arm_emulator_account_has_a_system_assigned_identity_unless_removed(clie
 
     arm.account.identity = None
     assert client.automation_account.get(GROUP, NAME).identity is None
+
+
+def test_arm_emulator_job_list_filters_pages_and_leaves_out_what_the_list_does(client, arm):
+    from fakes.arm_jobs import JobScript
+
+    account = arm.account
+    account.add_runbook("rjgit-a", b"'a'")
+    done = [account.add_job("rjgit-a", JobScript(status="Failed", exception="boom")) for _ in range(3)]
+    time.sleep(0.01)
+    since = datetime.now(timezone.utc)
+    queued = [account.add_job("rjgit-a", JobScript(queued=60)) for _ in range(3)]
+    arm.page_size = 2
+    arm.server.clear_log()
+
+    listed = list(client.job.list_by_automation_account(
+        GROUP, NAME, filter=f"properties/creationTime ge {since.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}"))
+
+    assert [j.name for j in listed] == [j.name for j in reversed(queued)]  # newest first
+    pages = arm.server.requests("GET", r"/jobs$")
+    assert len(pages) == 2 and pages[1].query["$filter"] == pages[0].query["$filter"]  # the next page keeps it
+    every = list(client.job.list_by_automation_account(GROUP, NAME))
+    assert len(every) == 6 and {j.properties.status for j in every} == {"New", "Failed"}
+    assert {key for j in every for key in dict(j.properties)} == {  # listJobsByAutomationAccount.json
+        "jobId", "runbook", "provisioningState", "status", "creationTime", "startTime", "lastModifiedTime", "endTime",
+        "jobRuntimeEnvironment"}
+    # Az.Automation's clauses (GetJobFilterString): a job not started has no startTime (null: no match)
+    failed = client.job.list_by_automation_account(
+        GROUP, NAME, filter=f"properties/status eq 'Failed' and properties/runbook/name eq 'rjgit-a' and "
+                            f"properties/startTime ge {done[0].created_at.isoformat().replace('+00:00', 'Z')}")
+    assert sorted(j.name for j in failed) == sorted(j.name for j in done)
+    offset = list(client.job.list_by_automation_account(  # the SDK sends a '+' of an offset as %2B
+        GROUP, NAME, filter=f"properties/creationTime ge {since.isoformat()}"))
+    assert [j.name for j in offset] == [j.name for j in listed]
+    with pytest.raises(HttpResponseError) as caught:  # a clause the emulator does not know (answer assumed)
+        list(client.job.list_by_automation_account(GROUP, NAME, filter="properties/jobId eq 'x'"))
+    assert caught.value.status_code == 400

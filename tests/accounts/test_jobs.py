@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import timedelta
 
 import pytest
 
@@ -64,6 +65,11 @@ def stand_in(tmp_path, monkeypatch):
     path.chmod(0o755)
     monkeypatch.setenv("RJSYNC_PWSH", str(path))
     return path
+
+
+@pytest.fixture
+def arm_or_none(kind, request):
+    return request.getfixturevalue("arm") if kind == "azure" else None
 
 
 @pytest.fixture
@@ -235,6 +241,25 @@ def test_job_status_moves_from_new_through_running_to_completed(account, runbook
         time.sleep(0.05)
     assert seen[-1] == "Completed" and "Running" in seen
     assert seen.index("Running") < len(seen) - 1
+
+
+def test_jobs_since_lists_the_jobs_created_since_with_the_lists_fields_only(account, runbook, kind, arm_or_none):
+    name = runbook(lines=[("Output", "x")], exception="It broke.")
+    older = ended(account, account.start_job(name, {"Name": "Ada"}).job_id)
+    newer = ended(account, account.start_job(name, {"Name": "Bo"}).job_id)
+    if arm_or_none is not None:
+        arm_or_none.server.clear_log()
+    listed = account.jobs_since(newer.created)
+    assert [(j.job_id, j.runbook, j.status, j.exception, dict(j.parameters)) for j in listed] == [
+        (newer.job_id, name, "Failed", None, {})]
+    assert listed[0].created == newer.created and listed[0].ended is not None
+    both = account.jobs_since(older.created)
+    assert [j.job_id for j in both] == [newer.job_id, older.job_id]  # newest first
+    assert account.jobs_since(newer.created + timedelta(seconds=1)) == []
+    if arm_or_none is not None:  # one request each: the job list, filtered by the service
+        lists = arm_or_none.server.requests("GET", r"/jobs$")
+        assert len(arm_or_none.server.requests()) == len(lists) == 3
+        assert lists[0].query["$filter"].startswith("properties/creationTime ge ") and lists[0].query["$filter"][-1] == "Z"
 
 
 def test_job_schedules_are_read_sorted_with_their_parameters(account, kind, request):

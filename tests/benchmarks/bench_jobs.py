@@ -24,6 +24,7 @@ the account's settings, the job's GET) and their time inside the service.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -238,6 +239,7 @@ def measure(url: str, arm) -> dict:
     poller = threading.Thread(target=poll)
     poller.start()
     time.sleep(0.5)
+    before = len(arm.server.requests())
     try:
         with ThreadPoolExecutor(RUNNERS) as pool:
             runs = list(pool.map(run, runners))
@@ -246,8 +248,11 @@ def measure(url: str, arm) -> dict:
         poller.join()
         for c in runners:
             c.close()
+    during = arm.server.requests()[before:]
+    job_reads = sum(1 for r in during if r.method == "GET" and re.search(r"/jobs/[^/]+$", r.path))
+    lists = sum(1 for r in during if r.method == "GET" and r.path.endswith("/jobs"))
     return {"starts": STARTS, "starts_seconds": starts_seconds, "refused": refused, "runs": runs,
-            "polls": latencies}
+            "polls": latencies, "requests": (len(during), job_reads, lists)}
 
 
 def report(f: dict) -> None:
@@ -262,6 +267,8 @@ def report(f: dict) -> None:
           f"max {max(runs):.2f} s")
     print(f"  status polls meanwhile: {len(polls)}, p50 {ms(percentile(polls, 0.5))}, p99 {ms(percentile(polls, 0.99))}, "
           f"max {ms(max(polls))} (target: under 100 ms)")
+    total, job_reads, lists = f["requests"]
+    print(f"  emulator requests during the /runs: {total} (GET of one job: {job_reads}, job lists: {lists})")
 
 
 if __name__ == "__main__":

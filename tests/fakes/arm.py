@@ -45,8 +45,8 @@ It honours what ``shared/azure-automation-api.md`` records about the service:
   parameters. They stay when the runbook is PATCHed, its draft replaced or published; deleting
   the runbook removes them; a PUT on an existing runbook drops them (the worst case: see
   ``_drop_links``). Schedules themselves are not modelled: any schedule name is taken.
-- Runbook jobs (``/jobs/{name}``, its ``output``, ``streams`` and ``streams/{id}``), their
-  scripted outcomes and the service's job limits: ``fakes.arm_jobs``.
+- Runbook jobs (the list ``/jobs`` with its ``$filter``, ``/jobs/{name}``, its ``output``,
+  ``streams`` and ``streams/{id}``), their scripted outcomes and the service's job limits: ``fakes.arm_jobs``.
 - The account's managed identity: ``identity`` (``FakeAccount.identity``) is answered as the
   REST spec's ``Identity`` of an automation account (azure-rest-api-specs, specification/
   automation/.../stable/2024-10-23/account.json, definitions ``AutomationAccount.identity`` and
@@ -1006,6 +1006,7 @@ _ROUTES = [
     (rf"/variables/{_N}", ArmEmulator.variable),
     (r"/jobSchedules", ArmEmulator.job_schedules),
     (r"/jobSchedules/(?P<id>[^/]+)", ArmEmulator.job_schedule),
+    (r"/jobs", arm_jobs.jobs),
     (rf"/jobs/{_N}", arm_jobs.job),
     (rf"/jobs/{_N}/output", arm_jobs.job_output),
     (rf"/jobs/{_N}/streams", arm_jobs.job_streams),

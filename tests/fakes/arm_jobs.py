@@ -4,7 +4,9 @@ Shapes follow the REST specification's 2024-10-23 examples in Azure/azure-rest-a
 (``specification/automation/resource-manager/Microsoft.Automation/stable/2024-10-23/examples/job/``):
 ``createJob.json`` (PUT -> 201, ``status: New``, ``provisioningState: Processing``,
 ``jobRuntimeEnvironment``), ``getJob.json``, ``getJobOutput.json`` (``text/plain``),
-``listJobStreamsByJob.json`` (items ``{id, properties: {jobStreamId, summary, time,
+``listJobsByAutomationAccount.json`` (the job list: items with ``jobId``, ``runbook``,
+``provisioningState``, ``status`` and the times, no ``exception``, no ``parameters``; newest
+first; paged with a ``nextLink``), ``listJobStreamsByJob.json`` (items ``{id, properties: {jobStreamId, summary, time,
 streamType}}``, no text; ids ``{job}_{ticks}_{sequence}``) and ``getJobStream.json`` (adds
 ``streamText`` and ``value``; an Output record's ``summary`` is null).
 
@@ -41,6 +43,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
 
 from fakes.server import Request, Response
 
@@ -164,6 +167,72 @@ def job(arm, request: Request, account, name: str) -> Response:
     account.jobs[name.lower()] = created
     account.job_starts.append(created.created)
     return Response.json(201, _job_json(account, created, created=True))
+
+
+#: A clause of the job list's ``$filter``: OData, as Az.Automation writes it (azure-powershell
+#: ``AutomationPSClient.GetJobFilterString``: ``properties/startTime ge <time>``, ``properties/endTime
+#: le <time>``, ``properties/status eq '<status>'``, ``properties/runbook/name eq '<name>'``, joined
+#: by `` and ``; times unquoted ISO 8601), and ``properties/creationTime ge <time>`` (the item's
+#: ``creationTime``; seen in use against the REST API as ``properties/creationTime ge
+#: 2016-10-03T08:51:18%2B00:00``). Anything else answers 400 (the service's answer is assumed).
+_JOB_CLAUSE = re.compile(
+    r"\s*properties/(?:(?P<time>creationTime|startTime|endTime)\s+(?P<op>ge|le)\s+(?P<at>\S+)"
+    r"|(?P<field>status|runbook/name)\s+eq\s+'(?P<value>[^']*)')\s*$", re.IGNORECASE)
+_TIME_FIELDS = {"creationtime": "creationTime", "starttime": "startTime", "endtime": "endTime"}
+
+
+def jobs(arm, request: Request, account) -> Response:
+    """GET ``/jobs[?$filter=...]``: the account's jobs, newest first, as the list shows them."""
+    if request.method != "GET":
+        return Response.error(405, "MethodNotAllowed", f"{request.method} is not allowed here.")
+    query = request.query.get("$filter") or ""
+    tests = []
+    for clause in re.split(r"\s+and\s+", query.strip(), flags=re.IGNORECASE) if query.strip() else []:
+        m = _JOB_CLAUSE.match(clause)
+        at = None
+        if m and m.group("time"):
+            try:
+                at = datetime.fromisoformat(m.group("at").replace("Z", "+00:00"))
+            except ValueError:
+                m = None
+            if at is not None and at.tzinfo is None:
+                m = None
+        if not m:  # what the service answers is assumed
+            return Response.error(400, "BadRequest", f"Invalid $filter: {query!r}.")
+        tests.append((m, at))
+    items = []
+    for current in sorted(account.jobs.values(), key=lambda j: j.created_at, reverse=True):
+        shown = _job_json(account, current)["properties"]
+        if all(_matches(shown, m, at) for m, at in tests):
+            items.append(_listed(account, current, shown))
+    skip = int(request.query.get("$skip", "0") or 0)
+    body: dict = {"value": items[skip: skip + arm.page_size]}
+    if skip + arm.page_size < len(items):  # the next page keeps the filter
+        kept = f"&$filter={quote(query, safe='')}" if query else ""
+        body["nextLink"] = (f"{arm.server.url}{request.path}?api-version={request.query.get('api-version', '')}"
+                            f"{kept}&$skip={skip + arm.page_size}")
+    return Response.json(200, body)
+
+
+def _matches(shown: dict, m: re.Match, at: datetime | None) -> bool:
+    if at is not None:
+        value = shown[_TIME_FIELDS[m.group("time").lower()]]
+        if value is None:  # OData: a comparison with null is false
+            return False
+        value = datetime.fromisoformat(value)
+        return value >= at if m.group("op").lower() == "ge" else value <= at
+    if m.group("field").lower() == "status":
+        return shown["status"].lower() == m.group("value").lower()
+    return shown["runbook"]["name"].lower() == m.group("value").lower()
+
+
+def _listed(account, job: FakeJob, shown: dict) -> dict:
+    """A job as the list shows it (listJobsByAutomationAccount.json): no exception, parameters,
+    runOn, startedBy, statusDetails or lastStatusModifiedTime."""
+    keep = ("jobId", "runbook", "provisioningState", "status", "creationTime", "startTime", "lastModifiedTime",
+            "endTime", "jobRuntimeEnvironment")
+    return {"id": f"{account.id}/jobs/{job.name}", "name": job.name,
+            "type": "Microsoft.Automation/AutomationAccounts/Jobs", "properties": {k: shown[k] for k in keep}}
 
 
 def job_output(arm, request: Request, account, name: str) -> Response:
