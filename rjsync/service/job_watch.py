@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from typing import Awaitable, Callable
 
 from rjsync.accounts.base import Account, LiveJob
+from rjsync.errors import RjsyncError
 from rjsync.jobs.start import ENDED, simple_status
+
+log = logging.getLogger(__name__)
 
 FIRST_PAUSE = 0.25
 
@@ -48,6 +52,7 @@ class JobWatch:
         self._wake = asyncio.Event()
         self._pause = self._first
         self._next = 0.0
+        self._listing = True  # False once the job list failed: each job is read alone
 
     async def wait(self, job: LiveJob, timeout: float) -> LiveJob | None:
         """``job`` as last read once it has ended or ``timeout`` seconds have passed (still
@@ -95,7 +100,17 @@ class JobWatch:
         """One round: the list since the oldest waited job's creation, a GET for any it lacks."""
         try:
             dated = [w.job.created for w in waiting if w.job.created is not None]
-            listed = await self._call(self.account.jobs_since, min(dated)) if dated else []
+            listed = []
+            if dated and self._listing:
+                try:
+                    listed = await self._call(self.account.jobs_since, min(dated))
+                except RjsyncError as err:
+                    # Az.Automation itself never filters the job list on creationTime, so whether
+                    # Azure takes that $filter is unverified: when the list fails, the waits go on
+                    # with a GET of each job, as before the watcher, from then on.
+                    log.info("%s: listing jobs failed (%s); reading each waited job alone",
+                             self.account.target, err.message)
+                    self._listing = False
             seen = {j.job_id.lower(): j for j in listed}
             lacking = [w for w in waiting if w.job.job_id.lower() not in seen]
             found = await asyncio.gather(*(self._call(self.account.job, w.job.job_id) for w in lacking))
