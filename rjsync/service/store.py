@@ -114,12 +114,17 @@ def _iso(stamp: float | None) -> str | None:
     return datetime.fromtimestamp(stamp, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+#: Runbook job records kept in memory at most (then forgotten, and read from the database again).
+_RUNBOOK_JOBS_KEPT = 100_000
+
+
 class Store:
     """One connection shared by the server's threads, every use behind one lock."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._runbook_jobs: dict[str, RunbookJob] = {}  # by id: records never change
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -179,19 +184,34 @@ class Store:
     # -- runbook jobs (the job API): which account holds each job the service started --
 
     def record_runbook_job(self, job_id: str, account: str, runbook: str, caller: str) -> None:
+        record = RunbookJob(job_id.lower(), account, runbook, caller, time.time())
         with self._lock:
             self._db.execute("INSERT INTO runbook_jobs (id, account, runbook, caller, created) VALUES (?, ?, ?, ?, ?)",
-                             (job_id.lower(), account, runbook, caller, time.time()))
+                             (record.id, record.account, record.runbook, record.caller, record.created))
+            self._remember(record)
+
+    def _remember(self, record: RunbookJob) -> None:
+        """Keep a record in memory (they never change): status polls find it without waiting
+        for the lock the starts' writes hold."""
+        if len(self._runbook_jobs) >= _RUNBOOK_JOBS_KEPT:
+            self._runbook_jobs.clear()
+        self._runbook_jobs[record.id] = record
 
     def forget_runbook_job(self, job_id: str) -> None:
         """A start that failed: no job by that id exists."""
         with self._lock:
             self._db.execute("DELETE FROM runbook_jobs WHERE id = ?", (job_id.lower(),))
+            self._runbook_jobs.pop(job_id.lower(), None)
 
     def runbook_job(self, job_id: str) -> RunbookJob | None:
+        kept = self._runbook_jobs.get(job_id.lower())
+        if kept is not None:
+            return kept
         with self._lock:
             row = self._db.execute("SELECT id, account, runbook, caller, created FROM runbook_jobs WHERE id = ?",
                                    (job_id.lower(),)).fetchone()
+            if row:
+                self._remember(RunbookJob(*row))
         return RunbookJob(*row) if row else None
 
     # -- streams --

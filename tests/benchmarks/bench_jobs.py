@@ -214,17 +214,12 @@ def measure(url: str, arm) -> dict:
     # 2. /run with a RUN_SECONDS job under RUNNERS callers, status polls meanwhile
     arm.script_job(HELLO, JobScript(streams=[("Output", "hello")], duration=RUN_SECONDS))
     polled = job_ids[0]
-    latencies: list[float] = []
-    stop = threading.Event()
-
-    def poll():
-        with httpx.Client(base_url=url, auth=auth, timeout=30) as c:
-            while not stop.is_set():
-                t = time.perf_counter()
-                answer = c.get(f"/runbook/jobs/{polled}/status")
-                latencies.append(time.perf_counter() - t)
-                assert answer.status_code == 200, answer.text
-                time.sleep(POLL_EVERY)
+    # The poller is a process of its own, as a portal polling from elsewhere is: in this process
+    # its timings would also hold the emulator's and the 50 callers' share of the interpreter.
+    scratch = Path(tempfile.mkdtemp(prefix="bench-poll-"))
+    stop_file, out_file = scratch / "stop", scratch / "latencies"
+    poller = subprocess.Popen([sys.executable, "-m", "tests.benchmarks.bench_jobs", "--poll", url,
+                               polled, str(stop_file), str(out_file)], cwd=ROOT)
 
     # The callers are other machines: their clients (each an SSL context, about 30 ms of CPU to
     # make, even for http) are made before the measurement, not inside it on the service's cores.
@@ -236,18 +231,17 @@ def measure(url: str, arm) -> dict:
         assert answer.status_code == 200 and answer.json()["status"] == "Completed", answer.text
         return time.perf_counter() - t
 
-    poller = threading.Thread(target=poll)
-    poller.start()
-    time.sleep(0.5)
+    time.sleep(1.0)  # the poller is up and polling
     before = len(arm.server.requests())
     try:
         with ThreadPoolExecutor(RUNNERS) as pool:
             runs = list(pool.map(run, runners))
     finally:
-        stop.set()
-        poller.join()
+        stop_file.touch()
+        poller.wait(timeout=60)
         for c in runners:
             c.close()
+    latencies = [float(line) for line in out_file.read_text().split()]
     during = arm.server.requests()[before:]
     job_reads = sum(1 for r in during if r.method == "GET" and re.search(r"/jobs/[^/]+$", r.path))
     lists = sum(1 for r in during if r.method == "GET" and r.path.endswith("/jobs"))
@@ -266,14 +260,31 @@ def report(f: dict) -> None:
     print(f"  /run of a {RUN_SECONDS:g}-s job x {RUNNERS} callers: p50 {statistics.median(runs):.2f} s, "
           f"max {max(runs):.2f} s")
     print(f"  status polls meanwhile: {len(polls)}, p50 {ms(percentile(polls, 0.5))}, p99 {ms(percentile(polls, 0.99))}, "
-          f"max {ms(max(polls))} (target: under 100 ms)")
+          f"max {ms(max(polls))}; {sum(1 for x in polls if x >= 0.1)} of them 100 ms or more (target: under 100 ms)")
     total, job_reads, lists = f["requests"]
     print(f"  emulator requests during the /runs: {total} (GET of one job: {job_reads}, job lists: {lists})")
+
+
+def poll(url: str, job_id: str, stop_file: Path, out_file: Path) -> None:
+    """``--poll URL JOB STOP OUT``: GET the job's status every ``POLL_EVERY`` s until STOP exists;
+    each answer's latency (s) a line of OUT, written at the end. A poll answered otherwise than
+    200 ends the benchmark."""
+    latencies = []
+    with httpx.Client(base_url=url, auth=("bench", "bench"), timeout=30) as c:
+        while not stop_file.exists():
+            t = time.perf_counter()
+            answer = c.get(f"/runbook/jobs/{job_id}/status")
+            latencies.append(time.perf_counter() - t)
+            assert answer.status_code == 200, answer.text
+            time.sleep(POLL_EVERY)
+    out_file.write_text("\n".join(f"{x:.6f}" for x in latencies))
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--serve"]:
         serve(Path(sys.argv[2]), int(sys.argv[3]))
+    elif sys.argv[1:2] == ["--poll"]:
+        poll(sys.argv[2], sys.argv[3], Path(sys.argv[4]), Path(sys.argv[5]))
     else:
         main()
 
