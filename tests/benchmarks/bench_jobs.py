@@ -12,8 +12,8 @@ so its event loop does not share an interpreter with the emulator and the caller
    content, catalog from the cache, parameters), p50 and p99. The floor is Automation's: at most
    100 starts per 30 s per account (3.3 per second), which the account's pacing keeps to.
 2. ``/run`` under load: ``RUNNERS`` callers each ``POST /runbook/{name}/run`` a job that runs
-   ``RUN_SECONDS`` s on account beta, while one caller polls ``GET /runbook/jobs/{id}/status``
-   every ``POLL_EVERY`` s. Reported: the polls' latency p50/p99/max (target: under 100 ms) and the
+   ``RUN_SECONDS`` s on account beta, while one caller, a process of its own, polls
+   ``GET /runbook/jobs/{id}/status`` every ``POLL_EVERY`` s. Reported: the polls' latency p50/p99/max (target: under 100 ms) and the
    /runs' durations.
 
 Run: ``python -m tests.benchmarks.bench_jobs`` (or ``python -m tests.benchmarks``); with
