@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import time
 from typing import Any
@@ -60,6 +61,18 @@ def read_customization(path: str | None) -> Any:
     return data
 
 
+def cli_context(values: dict[str, Any]) -> dict[str, Any]:
+    """What the command fills itself, as the portal and the service do: ``CallerName`` (where the
+    runbook has it) is the local user, unless ``--param CallerName=...`` names someone."""
+    if any(k.casefold() == "callername" for k in values):
+        return {}
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid
+        user = "rjsync"
+    return {"CallerName": f"{user} (rjsync run)"}
+
+
 def run_job(settings: SyncSettings, name: str, values: dict[str, Any], *, wait: bool,
             customization: Any = None, opener: AccountOpener = default_opener, poll: float = 1.0) -> int:
     """Check and start a job of runbook ``name``; with ``wait``, show its streams at its end.
@@ -67,7 +80,8 @@ def run_job(settings: SyncSettings, name: str, values: dict[str, Any], *, wait: 
     account = opener(settings)
     try:
         try:
-            checked = check_start(account, settings, name, values, checks=Checks(customization=customization))
+            checked = check_start(account, settings, name, values,
+                                  checks=Checks(customization=customization, context=cli_context(values)))
         except StartRefused as refused:
             if refused.kind != INVALID:
                 raise

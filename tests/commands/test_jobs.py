@@ -53,10 +53,18 @@ def test_run_wait_exits_1_with_the_exception_when_the_job_fails(synced):
 def test_run_lists_every_parameter_problem_and_starts_nothing(synced, tmp_path):
     result = invoke("run", HELLO, *synced, "--param", "Count=many", "--param", "Bogus=1")
     assert result.exit_code == 1
-    assert result.output.splitlines()[0] == f"Error: The parameters of {HELLO} have 4 problems; nothing was started."
+    assert result.output.splitlines()[0] == f"Error: The parameters of {HELLO} have 3 problems; nothing was started."
     assert "  - Missing mandatory parameter Name (String)." in result.output
-    assert "  - Missing mandatory parameter CallerName (String)." in result.output
+    assert "parameter CallerName" not in result.output  # filled by the command, as the portal fills it
     assert not (tmp_path / "account" / "jobs").exists()
+
+
+def test_run_fills_callername_with_the_local_user_unless_given(synced, monkeypatch):
+    monkeypatch.setattr("getpass.getuser", lambda: "ada")
+    filled = invoke("run", HELLO, *synced, "--param", "Name=Ada", "--wait")
+    given = invoke("run", HELLO, *synced, "--param", "Name=Ada", "--param", "CallerName=bob", "--wait")
+    assert filled.exit_code == 0 and "Output   ada (rjsync run)" in filled.output.splitlines(), filled.output
+    assert given.exit_code == 0 and "Output   bob" in given.output.splitlines(), given.output
 
 
 def test_run_refuses_a_runbook_the_account_does_not_hold_in_one_sentence(synced):
