@@ -211,9 +211,11 @@ def measure(url: str, arm) -> dict:
     starts_seconds = time.perf_counter() - began
     refused = len(getattr(arm, "job_refusals", []))
 
-    # 2. /run with a RUN_SECONDS job under RUNNERS callers, status polls meanwhile
+    # 2. /run with a RUN_SECONDS job under RUNNERS callers, status polls meanwhile, of a job that
+    # runs all along (each poll must read it from the account, as a portal's poll of a live job)
+    arm.script_job(HELLO, JobScript(streams=[("Output", "hello")], duration=120))
+    polled = start(None)
     arm.script_job(HELLO, JobScript(streams=[("Output", "hello")], duration=RUN_SECONDS))
-    polled = job_ids[0]
     # The poller is a process of its own, as a portal polling from elsewhere is: in this process
     # its timings would also hold the emulator's and the 50 callers' share of the interpreter.
     scratch = Path(tempfile.mkdtemp(prefix="bench-poll-"))
