@@ -207,8 +207,9 @@ def measure(url: str, arm) -> dict:
 
     began = time.perf_counter()
     with ThreadPoolExecutor(CLIENTS) as pool:
-        job_ids = list(pool.map(start, range(STARTS)))
+        started = list(pool.map(start, range(STARTS)))
     starts_seconds = time.perf_counter() - began
+    assert len(set(started)) == STARTS  # a new job id for every start
     refused = len(getattr(arm, "job_refusals", []))
 
     # 2. /run with a RUN_SECONDS job under RUNNERS callers, status polls meanwhile, of a job that
