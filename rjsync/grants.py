@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from rjsync.accounts.graph import ALREADY_ASSIGNED, GRANTED, open_graph
-from rjsync.accounts.identity_file import add_to_identity_file
+from rjsync.accounts.identity_file import add_to_identity_file, is_guid
 from rjsync.accounts.targets import LocalTarget, parse_target
 from rjsync.catalog.permissions import APP_ROLE
 from rjsync.engine.permissions import MissingGrant, PermissionReport
@@ -128,6 +128,9 @@ class IdentityFileGranter:
 
     def grant(self, principal_id: str | None, grant: MissingGrant) -> str:
         if grant.kind == APP_ROLE:
+            if not is_guid(grant.resource_id):
+                raise RjsyncError(f"The permissions files give no resource app id (a GUID) for {grant.value}; "
+                                  "add the resource's Id to them.")
             added = add_to_identity_file(self._folder, app_role=(grant.resource_id, grant.value))
         else:
             added = add_to_identity_file(self._folder, directory_role=(grant.resource_id, grant.value))

@@ -102,6 +102,25 @@ def test_permissions_grant_without_an_identity_file_is_one_sentence(tmp_path):
     assert "Traceback" not in result.output
 
 
+def test_permissions_grant_an_app_role_without_a_resource_id_fails_and_keeps_the_identity_file_valid(tmp_path):
+    src, account = tmp_path / "src", tmp_path / "account"
+    (src / "user" / "general").mkdir(parents=True)
+    (src / "user" / "general" / "x.ps1").write_text("<#\n.SYNOPSIS\nX.\n#>\nparam()\n")
+    (src / "user" / "general" / "x.permissions.json").write_text(json.dumps({
+        "SchemaVersion": 2, "Permissions": [{"Name": "Microsoft Graph", "AppRoleAssignments": ["User.Read.All"]}],
+        "Roles": [], "ManualPermissions": []}))
+    account.mkdir()
+    (account / "identity.json").write_text("{}")
+
+    result = invoke("--source", src, "--target", f"local:{account}", "--auto-approve")
+
+    assert result.exit_code == 1, result.output
+    assert "give no resource app id" in result.output
+    assert json.loads((account / "identity.json").read_text()) == {}
+    again = invoke("--source", src, "--target", f"local:{account}", "--auto-approve")  # the file still reads
+    assert "Granted 0, already assigned 0, failed 1." in again.output
+
+
 # -- Azure: the ARM emulator and the fake Microsoft Graph --------------------------------------------
 
 
