@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -97,6 +96,7 @@ from rjsync.accounts.pacing import (
     job_pacer,
     request_budgets,
 )
+from rjsync.accounts.transport import TransportSettings
 from rjsync.catalog.naming import OWNED_PREFIX
 from rjsync.catalog.text import normalized_sha256
 from rjsync.errors import AccountError, GrantsUnreadable
@@ -111,7 +111,7 @@ _FAILED_STATES = {FAILED.lower(), "cancelled", "canceled"}
 
 
 @dataclass(frozen=True)
-class AzureSettings:
+class AzureSettings(TransportSettings):
     """Timing and retry knobs. The defaults suit real Azure; tests shrink the waits."""
 
     polling_interval: float = 1.0  # long-running operations, when the service sends no Retry-After
@@ -121,16 +121,7 @@ class AzureSettings:
     import_window: float = 30.0  # ... per 30 s per account
     jobs_per_window: int = 100  # the service takes at most 100 new jobs ...
     job_window: float = 30.0  # ... per 30 s per account
-    retry_total: int = 10
-    retry_status: int = 6
-    retry_connect: int = 3
-    retry_read: int = 3
-    retry_backoff_factor: float = 0.8
-    retry_backoff_max: float = 60.0
-    read_timeout: float = 300.0
-    #: CA bundle path, True (system store) or False; None reads REQUESTS_CA_BUNDLE, then
-    #: SSL_CERT_FILE, else the default store.
-    connection_verify: str | bool | None = None
+    read_timeout: float = 300.0  # the retries and the CA bundle: ``TransportSettings``
     #: Requests in flight at once (``--concurrency``); waits between polls hold no slot.
     max_concurrent_requests: int = 8
     #: Resource Manager's refill of each request budget (tokens per second, per subscription and
@@ -172,21 +163,14 @@ class AzureAccount:
         self.budgets = request_budgets(endpoints.arm_endpoint, arm_id.subscription,
                                        reads=settings.reads_per_second, writes=settings.writes_per_second,
                                        deletes=settings.deletes_per_second)
-        verify = settings.connection_verify
-        if verify is None:
-            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or True
+        verify = settings.verify()
         self._client = AutomationClient(
             credential,
             arm_id.subscription,
             base_url=endpoints.arm_endpoint,
             credential_scopes=[endpoints.scope],
             polling_interval=settings.polling_interval,
-            retry_total=settings.retry_total,
-            retry_status=settings.retry_status,
-            retry_connect=settings.retry_connect,
-            retry_read=settings.retry_read,
-            retry_backoff_factor=settings.retry_backoff_factor,
-            retry_backoff_max=settings.retry_backoff_max,
+            **settings.retries(),
             read_timeout=settings.read_timeout,
             connection_verify=verify,
             per_retry_policies=[ImportPacing(self._pacer, self.target),
@@ -324,16 +308,11 @@ class AzureAccount:
         return self._graph_client().read_grants(principal)
 
     def _graph_client(self):
-        from rjsync.accounts.graph import Graph, GraphSettings
+        from rjsync.accounts.graph import Graph
 
         with self._lock:
-            if self._graph is None:
-                s = self.settings
-                self._graph = Graph(self._credential, cloud=self.endpoints, auth=self._auth, settings=GraphSettings(
-                    retry_total=s.retry_total, retry_status=s.retry_status, retry_connect=s.retry_connect,
-                    retry_read=s.retry_read, retry_backoff_factor=s.retry_backoff_factor,
-                    retry_backoff_max=s.retry_backoff_max, read_timeout=s.read_timeout,
-                    connection_verify=s.connection_verify))
+            if self._graph is None:  # Graph with the account's own retries, timeout and CA bundle
+                self._graph = Graph(self._credential, cloud=self.endpoints, auth=self._auth, settings=self.settings)
             return self._graph
 
     def finish(self) -> None:

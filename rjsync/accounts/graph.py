@@ -27,7 +27,6 @@ Online, Defender, ...) and Entra directory roles.
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 from dataclasses import dataclass, field
@@ -48,6 +47,7 @@ from azure.core.rest import HttpRequest
 
 from rjsync.accounts.base import Grants
 from rjsync.accounts.credentials import CLOUDS, Cloud
+from rjsync.accounts.transport import TransportSettings
 from rjsync.errors import AccountError, GrantsUnreadable
 
 #: What ``grant_app_role`` and ``grant_directory_role`` return.
@@ -69,19 +69,8 @@ def is_guid(value: object) -> bool:
     return isinstance(value, str) and bool(_GUID.match(value))
 
 
-@dataclass(frozen=True)
-class GraphSettings:
-    """Retry and timeout knobs (the Azure account passes its own); tests shrink the waits."""
-
-    retry_total: int = 10
-    retry_status: int = 6
-    retry_connect: int = 3
-    retry_read: int = 3
-    retry_backoff_factor: float = 0.8
-    retry_backoff_max: float = 60.0
-    read_timeout: float = 120.0
-    #: CA bundle path, True or False; None reads REQUESTS_CA_BUNDLE, then SSL_CERT_FILE.
-    connection_verify: str | bool | None = None
+#: The Graph client's knobs are the transport's (the Azure account passes its own settings).
+GraphSettings = TransportSettings
 
 
 @dataclass
@@ -114,26 +103,21 @@ class Graph:
     """Microsoft Graph for one signed-in identity in one cloud. Thread-safe; caches the
     resources' app roles and the role definitions it read for its lifetime (one run)."""
 
-    def __init__(self, credential, *, cloud: Cloud = CLOUDS["public"], settings: GraphSettings = GraphSettings(),
+    def __init__(self, credential, *, cloud: Cloud = CLOUDS["public"], settings: TransportSettings | None = None,
                  auth: str = "default"):
+        settings = settings or TransportSettings()
         self.endpoint = cloud.graph_endpoint.rstrip("/") + "/"
         self.auth = auth
-        verify = settings.connection_verify
-        if verify is None:
-            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or True
         self._client = PipelineClient(
             base_url=self.endpoint,
             policies=[
                 HeadersPolicy({"Accept": "application/json"}),
                 UserAgentPolicy(sdk_moniker="rjsync"),
                 ProxyPolicy(),
-                RetryPolicy(retry_total=settings.retry_total, retry_status=settings.retry_status,
-                            retry_connect=settings.retry_connect, retry_read=settings.retry_read,
-                            retry_backoff_factor=settings.retry_backoff_factor,
-                            retry_backoff_max=settings.retry_backoff_max),
+                RetryPolicy(**settings.retries()),
                 BearerTokenCredentialPolicy(credential, cloud.graph_scope),
             ],
-            transport=RequestsTransport(connection_verify=verify, read_timeout=settings.read_timeout),
+            transport=RequestsTransport(connection_verify=settings.verify(), read_timeout=settings.read_timeout),
         )
         self._lock = threading.Lock()
         self._by_id: dict[str, _Resource] = {}
