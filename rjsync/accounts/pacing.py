@@ -242,18 +242,12 @@ def import_slot(pacer: ImportPacer, module: str, target: str = "") -> list[float
         module, math.ceil(seconds), pacer.limit, pacer.window, extra={"target": target}))
 
 
-class ImportPacing(HTTPPolicy):
-    """Paces every attempt of a module or package import (PUT .../modules/{m} or
-    .../packages/{p}) through an ``ImportPacer``. It sits after the retry policy, so a PUT the
-    retry policy sends again (after a 503, or an answer lost after the service acted on it)
-    takes a slot of its own, as the service may count it as an import of its own.
+class _WindowPacing(HTTPPolicy):
+    """Sends the PUTs whose path ``_PATH`` matches in a slot of ``pacer`` (a window of starts the
+    service counts). It sits after the retry policy, so a PUT the retry policy sends again takes
+    a slot of its own, as the service may count it again; a 429 gives its slot back."""
 
-    A caller that must check something after the wait and right before the PUT leaves (the
-    account reads an import's dependencies again) takes the slot itself (``import_slot``) and
-    passes it with the call (``import_slot=slot``): the first attempt uses it; a retry takes
-    its own."""
-
-    _IMPORT = re.compile(r"/(modules|packages)/[^/]+$", re.IGNORECASE)
+    _PATH: re.Pattern
 
     def __init__(self, pacer: ImportPacer, target: str = ""):
         super().__init__()
@@ -263,12 +257,32 @@ class ImportPacing(HTTPPolicy):
     def send(self, request):
         http = request.http_request
         path = urlsplit(http.url).path
-        if http.method != "PUT" or not self._IMPORT.search(path):
+        if http.method != "PUT" or not self._PATH.search(path):
             return self.next.send(request)
+        return _send_in_slot(self.next, self.pacer, self._slot(request, path), request)
+
+    def _slot(self, request, path: str) -> list[float]:
+        raise NotImplementedError
+
+
+class ImportPacing(_WindowPacing):
+    """Paces every attempt of a module or package import (PUT .../modules/{m} or
+    .../packages/{p}) through an ``ImportPacer``: a retried PUT takes a slot of its own, as the
+    service may count it as an import of its own (after a 503, or an answer lost after the
+    service acted on it).
+
+    A caller that must check something after the wait and right before the PUT leaves (the
+    account reads an import's dependencies again) takes the slot itself (``import_slot``) and
+    passes it with the call (``import_slot=slot``): the first attempt uses it; a retry takes
+    its own."""
+
+    _PATH = re.compile(r"/(modules|packages)/[^/]+$", re.IGNORECASE)
+
+    def _slot(self, request, path: str) -> list[float]:
         slot = request.context.options.pop("import_slot", None)
         if slot is None:
             slot = import_slot(self.pacer, unquote(path.rsplit("/", 1)[1]), self.target)
-        return _send_in_slot(self.next, self.pacer, slot, request)
+        return slot
 
 
 def _send_in_slot(next_policy, pacer: ImportPacer, slot: list[float], request):
@@ -298,24 +312,15 @@ def job_pacer(endpoint: str, account_id: str, limit: int, window: float) -> Impo
         return _job_pacers.setdefault(key, ImportPacer(limit, window))
 
 
-class JobStartPacing(HTTPPolicy):
+class JobStartPacing(_WindowPacing):
     """Paces every job start (PUT .../jobs/{name}) through ``pacer``: the service takes at most
     100 new jobs per 30 s per account (MicrosoftDocs/azure-docs
-    includes/azure-automation-service-limits.md) and refuses more. After the retry policy, like
-    ``ImportPacing``: a retried PUT takes a slot of its own, and a 429 gives its slot back."""
+    includes/azure-automation-service-limits.md) and refuses more. A retried PUT takes a slot
+    of its own, and a 429 gives its slot back, as for imports."""
 
-    _START = re.compile(r"/jobs/[^/]+$", re.IGNORECASE)
+    _PATH = re.compile(r"/jobs/[^/]+$", re.IGNORECASE)
 
-    def __init__(self, pacer: ImportPacer, target: str = ""):
-        super().__init__()
-        self.pacer = pacer
-        self.target = target
-
-    def send(self, request):
-        http = request.http_request
-        if http.method != "PUT" or not self._START.search(urlsplit(http.url).path):
-            return self.next.send(request)
-        slot = self.pacer.acquire(lambda seconds: log.info(
+    def _slot(self, request, path: str) -> list[float]:
+        return self.pacer.acquire(lambda seconds: log.info(
             "a job start waits %d s: the service takes at most %d new jobs per %g s per account",
             math.ceil(seconds), self.pacer.limit, self.pacer.window, extra={"target": self.target}))
-        return _send_in_slot(self.next, self.pacer, slot, request)
