@@ -134,8 +134,7 @@ class Progress:
 
 
 def outcome_line(outcome: Outcome) -> str:
-    kind = {"runtime_environment": "runtime environment"}.get(outcome.kind, outcome.kind)
-    return f"{outcome.status:<7} {outcome.action} {kind} {terminal(outcome.name)}: {terminal(outcome.message)}"
+    return terminal(outcome.line())
 
 
 def print_report(result: ApplyResult, out=None, err=None) -> None:

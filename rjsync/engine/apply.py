@@ -58,6 +58,11 @@ class Outcome:
         return {"kind": self.kind, "action": self.action, "name": self.name, "status": self.status,
                 "message": self.message}
 
+    def line(self) -> str:
+        """One line, e.g. ``failed  create runbook rjgit-x: why``, as progress and reports show it
+        (its name and message as the input gave them: a terminal needs ``markdown.terminal``)."""
+        return f"{self.status:<7} {self.action} {self.kind.replace('_', ' ')} {self.name}: {self.message}"
+
 
 @dataclass
 class ApplyReport:

@@ -154,7 +154,7 @@ class JobRunner:
                 return COMPLETED, None
 
             def outcome(o: Outcome) -> None:
-                line = f"{o.status:<7} {o.action} {o.kind.replace('_', ' ')} {o.name}: {o.message}"
+                line = o.line()
                 write(job_id, OUTPUT if o.status == DONE else ERROR, line, value=o.to_json())
                 done, of = self.store.advance(job_id)
                 write(job_id, VERBOSE, f"Progress: {done}/{of} changes", value={"done": done, "total": of})
