@@ -489,6 +489,7 @@ def serve_cmd(host, port, config_file, manifests, hash_secret) -> None:
     from rjsync.service import create_app, load_config
 
     app = create_app(load_config(config_file, manifests=manifests))
+    app.state.runbook_jobs.worker.warm_up()  # the job worker's imports, before the first start waits for them
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 

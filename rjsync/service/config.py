@@ -16,6 +16,7 @@ A config file (YAML or JSON; ``--config FILE`` or ``$RJSYNC_SERVICE_CONFIG``)::
       customization: customization.json       # the tenant's runbook customization JSON (a file, or inline)
       run_timeout: 3600             # seconds POST .../run waits before answering 202 (the job runs on)
       poll_interval: 2              # the longest pause between two status reads of a waiting /run
+      worker_process: true          # starts and waits in a process of their own (false: threads)
 
 A user's or token's ``roles`` name roles of the runbook permissions' ``Roles``: the runbooks
 they may start (without ``permissions`` every caller may start every synced runbook of the
@@ -75,6 +76,9 @@ class ServiceConfig:
     #: account calls of the job API at once (each in a worker thread), and of waiting /runs
     account_calls: int = 32
     waiting_calls: int = 8
+    #: job starts and waits in a process of their own (``rjsync.service.job_worker``), so status
+    #: reads never wait for their CPU; None: when the opener can be pickled (the default's can)
+    job_process: bool | None = None
 
 
 def _read_document(text: str, shown: str) -> dict[str, Any]:
@@ -177,12 +181,18 @@ def runbook_jobs_from(section: Any, shown: str, base: Path) -> dict[str, Any]:
         return {"permissions": None}
     if not isinstance(section, dict):
         raise ConfigError(f"{shown}: runbook_jobs must be a mapping (permissions, customization, run_timeout, "
-                          "poll_interval).")
-    unknown = sorted(set(map(str, section)) - {"permissions", "customization", "run_timeout", "poll_interval"})
+                          "poll_interval, worker_process).")
+    unknown = sorted(set(map(str, section)) - {"permissions", "customization", "run_timeout", "poll_interval",
+                                               "worker_process"})
     if unknown:
         raise ConfigError(f"{shown}: runbook_jobs has an unknown key {unknown[0]!r}; the keys are permissions, "
-                          "customization, run_timeout and poll_interval.")
+                          "customization, run_timeout, poll_interval and worker_process.")
+    worker_process = section.get("worker_process")
+    if worker_process is not None and not isinstance(worker_process, bool):
+        raise ConfigError(f"{shown}: runbook_jobs.worker_process must be true or false.")
     found: dict[str, Any] = {"permissions": None}
+    if worker_process is not None:
+        found["job_process"] = worker_process
     permissions = section.get("permissions")
     if isinstance(permissions, str):
         found["permissions"] = load_permissions(_read_file(base, permissions, shown, "permissions"),

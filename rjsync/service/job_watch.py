@@ -10,7 +10,9 @@ then 1.5 times longer each time, up to ``poll_interval``. A waiter whose job has
 (the list has no exception: the waiter reads its job once more). A waited job the list does not
 show (no creation time, or gone) is read with a GET: when that finds nothing, its waiter is told
 the job is gone. An error of the list (already retried by the account) wakes every waiter of that
-round with it. The list's blocking call runs in the pool ``call`` gives (the "wait" pool).
+round with it. The reads run where ``call`` sends them: ``call("jobs_since", created)`` and
+``call("job", job_id)`` are the account's methods of those names, run by the job worker
+(``job_worker``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import dataclasses
 import logging
 from typing import Awaitable, Callable
 
-from rjsync.accounts.base import Account, LiveJob
+from rjsync.accounts.base import LiveJob
 from rjsync.errors import RjsyncError
 from rjsync.jobs.start import ENDED, simple_status
 
@@ -41,10 +43,11 @@ class Waiter:
 
 
 class JobWatch:
-    """The watcher of one account. ``call(fn, *args)`` runs a blocking call in a worker thread."""
+    """The watcher of one account (``target``, for logs). ``call(method, *args)`` runs the
+    account's ``method`` where the job API's account work runs."""
 
-    def __init__(self, account: Account, call: Callable[..., Awaitable], poll_interval: float):
-        self.account, self._call = account, call
+    def __init__(self, target: str, call: Callable[..., Awaitable], poll_interval: float):
+        self.target, self._call = target, call
         self._poll_interval = poll_interval
         self._first = min(FIRST_PAUSE, poll_interval)
         self._waiters: set[Waiter] = set()
@@ -76,7 +79,7 @@ class JobWatch:
         self._next = min(self._next, loop.time() + self._first) if self._task else loop.time() + self._first
         self._wake.set()
         if self._task is None:
-            self._task = loop.create_task(self._watch(), name=f"rjsync-job-watch:{self.account.target}")
+            self._task = loop.create_task(self._watch(), name=f"rjsync-job-watch:{self.target}")
 
     async def _watch(self) -> None:
         loop = asyncio.get_running_loop()
@@ -103,17 +106,17 @@ class JobWatch:
             listed = []
             if dated and self._listing:
                 try:
-                    listed = await self._call(self.account.jobs_since, min(dated))
+                    listed = await self._call("jobs_since", min(dated))
                 except RjsyncError as err:
                     # Az.Automation itself never filters the job list on creationTime, so whether
                     # Azure takes that $filter is unverified: when the list fails, the waits go on
                     # with a GET of each job, as before the watcher, from then on.
                     log.info("%s: listing jobs failed (%s); reading each waited job alone",
-                             self.account.target, err.message)
+                             self.target, err.message)
                     self._listing = False
             seen = {j.job_id.lower(): j for j in listed}
             lacking = [w for w in waiting if w.job.job_id.lower() not in seen]
-            found = await asyncio.gather(*(self._call(self.account.job, w.job.job_id) for w in lacking))
+            found = await asyncio.gather(*(self._call("job", w.job.job_id) for w in lacking))
         except Exception as err:  # noqa: BLE001 - every waiter of the round answers with it
             for w in waiting:
                 w.error = err

@@ -8,21 +8,28 @@ so its event loop does not share an interpreter with the emulator and the caller
 
 1. Starts: ``STARTS`` ``POST /runbook/{name}/start`` (valid parameters) from ``CLIENTS`` callers
    at once, on account alpha. Reported: starts per second through the API, and the check's
-   cost per start (``rjsync.jobs.start.check_start``, timed in the service: snapshot, receipt,
-   content, catalog from the cache, parameters), p50 and p99. The floor is Automation's: at most
-   100 starts per 30 s per account (3.3 per second), which the account's pacing keeps to.
+   cost per start (``rjsync.jobs.start.check_start``, timed where it runs: in the service's job
+   worker process; snapshot, receipt, content, catalog from the cache, parameters), p50 and p99.
+   The floor is Automation's: at most 100 starts per 30 s per account (3.3 per second), which
+   the account's pacing keeps to.
 2. ``/run`` under load: ``RUNNERS`` callers each ``POST /runbook/{name}/run`` a job that runs
-   ``RUN_SECONDS`` s on account beta, while one caller, a process of its own, polls
-   ``GET /runbook/jobs/{id}/status`` every ``POLL_EVERY`` s. Reported: the polls' latency p50/p99/max (target: under 100 ms) and the
-   /runs' durations.
+   ``RUN_SECONDS`` s on account beta, while one caller polls ``GET /runbook/jobs/{id}/status``
+   of a running job every ``POLL_EVERY`` s. The callers and the poller are processes of their
+   own (they stand for other machines, as the emulator stands for Resource Manager), and the
+   service has read the polled job once before. Reported: the polls' latency p50/p99/max
+   (target: under 100 ms; the floor is the emulator's 50 ms per request) and the /runs'
+   durations.
 
-Run: ``python -m tests.benchmarks.bench_jobs`` (or ``python -m tests.benchmarks``); with
-``BENCH_TRACE=1`` it also prints where the service spent the slowest status polls (the store,
-the account's settings, the job's GET) and their time inside the service.
+Run: ``python -m tests.benchmarks.bench_jobs`` (or ``python -m tests.benchmarks``). With
+``BENCH_TRACE=1`` it also prints, for the slowest polls, where their time went (to the service,
+to the handler, to the read's thread, the read, back on the event loop, back to the poller);
+``BENCH_JOB_PROCESS=0`` runs the starts in threads of the serving process, as before the job
+worker process, for comparison.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -72,51 +79,76 @@ def emulator_opener(settings):
 # -- the service, in its own process ----------------------------------------------------------------
 
 
-def serve(work: Path, port: int) -> None:
-    """``--serve WORK PORT``: the service on the benchmark's manifests, timing every check."""
-    import uvicorn
+def time_checks(out: Path) -> None:
+    """Time every ``check_start`` (in whichever process runs it: the job worker's, by default),
+    one line of seconds in ``out`` each."""
+    import rjsync.service.job_worker as job_worker
 
-    import rjsync.service.runbooks as runbooks
-    from rjsync.service import ServiceConfig, create_app
-    from rjsync.service.auth import Authenticator, Credential, Principal, hash_secret
-
-    checked, lock = runbooks.check_start, threading.Lock()
+    checked, lock = job_worker.check_start, threading.Lock()
 
     def timed(*args, **kwargs):
         began = time.perf_counter()
         try:
             return checked(*args, **kwargs)
         finally:
-            with lock, open(work / "check_costs.txt", "a") as out:
-                out.write(f"{time.perf_counter() - began}\n")
+            with lock, open(out, "a") as written:
+                written.write(f"{time.perf_counter() - began}\n")
 
-    runbooks.check_start = timed
+    job_worker.check_start = timed
+
+
+if os.environ.get("BENCH_CHECK_TIMES"):  # the service's process, and its job worker's (which imports this module)
+    time_checks(Path(os.environ["BENCH_CHECK_TIMES"]))
+
+
+def serve(work: Path, port: int) -> None:
+    """``--serve WORK PORT``: the service on the benchmark's manifests."""
+    import contextvars
+
+    import uvicorn
+
+    import rjsync.service.runbooks as runbooks
+    from rjsync.service import ServiceConfig, create_app
+    from rjsync.service.auth import Authenticator, Credential, Principal, hash_secret
+
     users = {"bench": Credential(Principal("bench", frozenset({"*"})), hash_secret("bench", iterations=1000))}
     config = ServiceConfig(manifests=str(work / "manifests"), database=str(work / "jobs.db"),
-                           authenticator=Authenticator(users, []), opener=emulator_opener, poll_interval=1.0)
+                           authenticator=Authenticator(users, []), opener=emulator_opener, poll_interval=1.0,
+                           job_process=os.environ.get("BENCH_JOB_PROCESS", "1") == "1")
     app = create_app(config)
+    app.state.runbook_jobs.worker.warm_up()
     if os.environ.get("BENCH_TRACE"):
+        # where each status poll's time goes: stamps (wall clock, comparable with the poller's)
+        # when the service got it, when its read's thread ran, around the job's GET, and when
+        # the answer left; the poller names each poll in an x-poll header
+        poll = contextvars.ContextVar("poll", default="")
+        stamps: dict[str, dict[str, float]] = {}
+        read = runbooks.RunbookJobs.job
+
         def job(self, who, job_id):
-            began = time.perf_counter()
-            record = self.store.runbook_job(job_id)
-            t1 = time.perf_counter()
-            name, settings = self.account_settings(record.account, who)
-            account = self.account(name, settings, "read")
-            t2 = time.perf_counter()
-            live = account.job(record.id)
-            t3 = time.perf_counter()
-            with open(work / "job_times.txt", "a") as out:
-                out.write(f"{t1 - began:.3f} {t2 - t1:.3f} {t3 - t2:.3f}\n")
-            return record, account, live
+            stamps.setdefault(poll.get(), {})["thread"] = time.time()
+            try:
+                return read(self, who, job_id)
+            finally:
+                stamps.setdefault(poll.get(), {})["read"] = time.time()
         runbooks.RunbookJobs.job = job
+        call = runbooks.RunbookJobs.call
+
+        async def traced_call(self, fn, *args):
+            if poll.get():
+                stamps.setdefault(poll.get(), {})["call"] = time.time()
+            return await call(self, fn, *args)
+        runbooks.RunbookJobs.call = traced_call
 
         @app.middleware("http")
         async def trace(request, call_next):
-            began = time.perf_counter()
+            name = request.headers.get("x-poll", "")
+            poll.set(name)
+            stamps.setdefault(name, {})["in"] = time.time()
             answer = await call_next(request)
-            if request.url.path.endswith("/status"):
-                with open(work / "status_times.txt", "a") as out:
-                    out.write(f"{time.perf_counter() - began}\n")
+            if name:
+                with open(work / "stamps.txt", "a") as out:
+                    out.write(f"{name} {json.dumps({**stamps.pop(name), 'out': time.time()})}\n")
             return answer
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
@@ -125,6 +157,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def trace_polls(stamps_file: Path, sends: list[tuple[str, float, float]]) -> None:
+    """The slowest polls' time, stage by stage (BENCH_TRACE)."""
+    stamps = {}
+    for line in stamps_file.read_text().splitlines():
+        name, _, data = line.partition(" ")
+        stamps[name] = json.loads(data)
+    rows = []
+    for name, sent, answered in sends:
+        s = stamps.get(name)
+        if s and {"in", "call", "thread", "read", "out"} <= set(s):
+            rows.append((answered - sent, s["in"] - sent, s["call"] - s["in"], s["thread"] - s["call"], s["read"] - s["thread"],
+                         s["out"] - s["read"], answered - s["out"], name))
+    print("slowest status polls (ms): total, to the service, to the handler (auth), to its read's thread, the read "
+          "(store, settings, GET), back on the event loop, to the poller")
+    for row in sorted(rows)[-8:]:
+        print(f"   #{row[-1]:<4}" + " ".join(f"{x * 1000:6.1f}" for x in row[:-1]))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -161,7 +211,8 @@ def main() -> dict:
 
         port = free_port()
         service = subprocess.Popen([sys.executable, "-m", "tests.benchmarks.bench_jobs", "--serve", str(work), str(port)],
-                                   cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                                   cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT),
+                                                  "BENCH_CHECK_TIMES": str(work / "check_costs.txt")})
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 30
@@ -179,10 +230,7 @@ def main() -> dict:
             service.wait(timeout=30)
         costs = [float(line) for line in (work / "check_costs.txt").read_text().split()]
         if os.environ.get("BENCH_TRACE"):
-            served = [float(line) for line in (work / "status_times.txt").read_text().split()]
-            rows = [tuple(map(float, line.split())) for line in (work / "job_times.txt").read_text().splitlines()]
-            print("slowest job reads (store, settings, GET):", sorted(rows, key=sum)[-3:])
-            print("served status:", ms(percentile(served, 0.5)), ms(percentile(served, 0.99)), ms(max(served)))
+            trace_polls(work / "stamps.txt", figures["sends"])
         arm.close()
     start_costs = costs[:STARTS]
     figures["check_p50"], figures["check_p99"] = percentile(start_costs, 0.5), percentile(start_costs, 0.99)
@@ -216,6 +264,9 @@ def measure(url: str, arm) -> dict:
     # runs all along (each poll must read it from the account, as a portal's poll of a live job)
     arm.script_job(HELLO, JobScript(streams=[("Output", "hello")], duration=120))
     polled = start(None)
+    # a running service has read its accounts before: the first read of an account (opening it,
+    # the TLS handshake) is not what the polls under load measure
+    assert client().get(f"/runbook/jobs/{polled}/status").status_code == 200
     arm.script_job(HELLO, JobScript(streams=[("Output", "hello")], duration=RUN_SECONDS))
     # The poller is a process of its own, as a portal polling from elsewhere is: in this process
     # its timings would also hold the emulator's and the 50 callers' share of the interpreter.
@@ -224,32 +275,33 @@ def measure(url: str, arm) -> dict:
     poller = subprocess.Popen([sys.executable, "-m", "tests.benchmarks.bench_jobs", "--poll", url,
                                polled, str(stop_file), str(out_file)], cwd=ROOT)
 
-    # The callers are other machines: their clients (each an SSL context, about 30 ms of CPU to
-    # make, even for http) are made before the measurement, not inside it on the service's cores.
-    runners = [httpx.Client(base_url=url, auth=auth, timeout=300) for _ in range(RUNNERS)]
-
-    def run(c: httpx.Client):
-        t = time.perf_counter()
-        answer = c.post(f"/runbook/{HELLO}/run", params={"account": "beta"}, json=PARAMETERS)
-        assert answer.status_code == 200 and answer.json()["status"] == "Completed", answer.text
-        return time.perf_counter() - t
-
+    # The callers are other machines: a process of their own (in this one they would slow the
+    # emulator down, whose interpreter stands for Resource Manager), their clients (each an SSL
+    # context, about 30 ms of CPU to make, even for http) made before the measurement.
+    ready, go, durations = scratch / "ready", scratch / "go", scratch / "runs"
+    callers = subprocess.Popen([sys.executable, "-m", "tests.benchmarks.bench_jobs", "--run", url,
+                                str(ready), str(go), str(durations)], cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while not ready.exists() and callers.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
     time.sleep(1.0)  # the poller is up and polling
     before = len(arm.server.requests())
     try:
-        with ThreadPoolExecutor(RUNNERS) as pool:
-            runs = list(pool.map(run, runners))
+        go.touch()
+        if callers.wait(timeout=300) != 0:
+            raise RuntimeError("a /run caller failed (see above)")
     finally:
         stop_file.touch()
         poller.wait(timeout=60)
-        for c in runners:
-            c.close()
-    latencies = [float(line) for line in out_file.read_text().split()]
+    runs = [float(line) for line in durations.read_text().split()]
+    latencies = [float(line.split()[0]) for line in out_file.read_text().splitlines()]
+    sends = [(str(i), float(line.split()[1]), float(line.split()[2])) for i, line in
+             enumerate(out_file.read_text().splitlines())]
     during = arm.server.requests()[before:]
     job_reads = sum(1 for r in during if r.method == "GET" and re.search(r"/jobs/[^/]+$", r.path))
     lists = sum(1 for r in during if r.method == "GET" and r.path.endswith("/jobs"))
     return {"starts": STARTS, "starts_seconds": starts_seconds, "refused": refused, "runs": runs,
-            "polls": latencies, "requests": (len(during), job_reads, lists)}
+            "polls": latencies, "sends": sends, "requests": (len(during), job_reads, lists)}
 
 
 def report(f: dict) -> None:
@@ -268,24 +320,46 @@ def report(f: dict) -> None:
     print(f"  emulator requests during the /runs: {total} (GET of one job: {job_reads}, job lists: {lists})")
 
 
+def run_callers(url: str, ready: Path, go: Path, out_file: Path) -> None:
+    """``--run URL READY GO OUT``: ``RUNNERS`` callers, each with a client of its own, made before
+    READY is written; once GO exists each POSTs one /run at once. Each /run's duration (s) is a
+    line of OUT; a /run answered otherwise than 200 Completed fails the benchmark."""
+    clients = [httpx.Client(base_url=url, auth=("bench", "bench"), timeout=300) for _ in range(RUNNERS)]
+    ready.touch()
+    while not go.exists():
+        time.sleep(0.01)
+
+    def run(c: httpx.Client) -> float:
+        t = time.perf_counter()
+        answer = c.post(f"/runbook/{HELLO}/run", params={"account": "beta"}, json=PARAMETERS)
+        assert answer.status_code == 200 and answer.json()["status"] == "Completed", answer.text
+        return time.perf_counter() - t
+
+    with ThreadPoolExecutor(RUNNERS) as pool:
+        runs = list(pool.map(run, clients))
+    out_file.write_text("\n".join(f"{x:.6f}" for x in runs))
+
+
 def poll(url: str, job_id: str, stop_file: Path, out_file: Path) -> None:
     """``--poll URL JOB STOP OUT``: GET the job's status every ``POLL_EVERY`` s until STOP exists;
-    each answer's latency (s) a line of OUT, written at the end. A poll answered otherwise than
-    200 ends the benchmark."""
-    latencies = []
+    each answer's latency (s), when it was sent and answered (wall clock) a line of OUT, written
+    at the end. A poll answered otherwise than 200 ends the benchmark."""
+    lines = []
     with httpx.Client(base_url=url, auth=("bench", "bench"), timeout=30) as c:
         while not stop_file.exists():
-            t = time.perf_counter()
-            answer = c.get(f"/runbook/jobs/{job_id}/status")
-            latencies.append(time.perf_counter() - t)
+            t, sent = time.perf_counter(), time.time()
+            answer = c.get(f"/runbook/jobs/{job_id}/status", headers={"x-poll": str(len(lines))})
+            lines.append(f"{time.perf_counter() - t:.6f} {sent:.6f} {time.time():.6f}")
             assert answer.status_code == 200, answer.text
             time.sleep(POLL_EVERY)
-    out_file.write_text("\n".join(f"{x:.6f}" for x in latencies))
+    out_file.write_text("\n".join(lines))
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--serve"]:
         serve(Path(sys.argv[2]), int(sys.argv[3]))
+    elif sys.argv[1:2] == ["--run"]:
+        run_callers(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]), Path(sys.argv[5]))
     elif sys.argv[1:2] == ["--poll"]:
         poll(sys.argv[2], sys.argv[3], Path(sys.argv[4]), Path(sys.argv[5]))
     else:

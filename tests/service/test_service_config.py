@@ -111,13 +111,16 @@ def test_service_config_runbook_jobs_reads_permissions_customization_and_roles(t
     (tmp_path / "customization.json").write_text('{"Runbooks": {}}', encoding="utf-8")
     path = write(tmp_path, f"manifests: m\nusers: {{desk: {{password: '{SECRET}', accounts: [a], roles: [helpdesk]}}}}\n"
                            "runbook_jobs: {permissions: permissions.json, customization: customization.json, "
-                           "run_timeout: 600, poll_interval: 0.5}\n")
+                           "run_timeout: 600, poll_interval: 0.5, worker_process: false}\n")
 
     config = load_config(path, environ={})
 
     assert config.permissions.roles["helpdesk"].name == "Helpdesk"
     assert config.customization == {"Runbooks": {}}
     assert (config.run_timeout, config.poll_interval) == (600.0, 0.5)
+    assert config.job_process is False  # threads of the serving process
+    default = write(tmp_path, f"manifests: m\nusers: {{desk: {{password: '{SECRET}', accounts: [a]}}}}\n")
+    assert load_config(default, environ={}).job_process is None  # a process, as the opener allows
     assert config.authenticator.users["desk"].principal.roles == frozenset({"helpdesk"})
 
 
@@ -130,6 +133,7 @@ def test_service_config_runbook_jobs_reads_permissions_customization_and_roles(t
     ("{customization: [1]}", "", "runbook_jobs.customization must be the tenant's customization JSON"),
     ("{run_timeout: 0}", "", "runbook_jobs.run_timeout must be a number of seconds from 1 to 86400."),
     ("{wait: 1}", "", "runbook_jobs has an unknown key 'wait'"),
+    ("{worker_process: 'no'}", "", "runbook_jobs.worker_process must be true or false."),
     ("{permissions: permissions.json}", "roles: {a: 1}", "desk.roles must be a list of role names"),
 ])
 def test_service_config_runbook_jobs_errors_are_one_sentence(tmp_path, jobs, users, message):

@@ -5,6 +5,9 @@ scripted), in both path families."""
 from __future__ import annotations
 
 import dataclasses
+import functools
+import os
+import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,14 +15,16 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from service_support import TOKEN, Server, authenticator
 
-from fakes.accounts import ARM_ID, FAST
+from fakes.accounts import ARM_ID
 from fakes.arm_jobs import JobScript, StreamScript
 from fakes.job_runbooks import BROKEN, HELLO, stand_in, write_source
-from rjsync.accounts import open_account
+from fakes.openers import emulator_opener
+from rjsync.errors import RjsyncError
 from rjsync.jobs.access import permissions_from_json
 from rjsync.service import ServiceConfig, create_app
 from rjsync.service.auth import Authenticator, Credential, Principal, hash_secret
-from rjsync.settings import SourceSpec, SyncSettings, gallery_url
+from rjsync.service.job_worker import ProcessWorker, ThreadWorker, WorkState, make_worker, perform
+from rjsync.settings import SourceSpec, SyncSettings
 from rjsync.sync import apply, default_opener, prepare
 
 FAMILIES = ["/runbook", "/api/external/runbook"]
@@ -43,15 +48,9 @@ def jobs_api(kind, tmp_path, monkeypatch, request):
                "beta": f"local:{tmp_path / 'accounts' / 'beta'}"}
     opener = default_opener
     if kind == "azure":
-        arm, credential = request.getfixturevalue("arm"), request.getfixturevalue("credential")
-
-        def opener(settings: SyncSettings):
-            if settings.target.startswith("local:"):
-                return default_opener(settings)
-            return open_account(settings.target, owned_prefix=settings.policy.prefix, arm_endpoint=arm.endpoint,
-                                credential=credential, gallery_url=gallery_url(settings.azure),
-                                settings=dataclasses.replace(FAST, max_concurrent_requests=settings.concurrency))
-
+        arm = request.getfixturevalue("arm")
+        # picklable, so the job API's worker process opens the accounts on the emulator too
+        opener = functools.partial(emulator_opener, arm.endpoint)
         arm.script_job(HELLO, JobScript(streams=[StreamScript(t, x) for t, x in HELLO_LINES]))
         arm.script_job(BROKEN, JobScript(streams=[("Output", "before"), ("Warning", "careful")], status="Failed",
                                          exception="The user does not exist."))
@@ -64,9 +63,12 @@ def jobs_api(kind, tmp_path, monkeypatch, request):
     def start(**changes) -> Server:
         config = ServiceConfig(manifests=str(manifests), database=str(tmp_path / "jobs.db"),
                                authenticator=changes.pop("authenticator", authenticator()), opener=opener,
-                               **{"poll_interval": 0.1, **changes})
+                               **{"poll_interval": 0.1, **{k: v for k, v in changes.items() if k != "cold"}})
         server = Server(create_app(config))
         servers.append(server)
+        worker = server.app.state.runbook_jobs.worker
+        if isinstance(worker, ProcessWorker) and not changes.get("cold"):
+            worker.submit("ping").result(timeout=60)  # its imports done: timings measure the calls alone
         return server
 
     yield start
@@ -265,3 +267,91 @@ def test_runbook_api_a_huge_float_for_an_int_is_a_422_not_a_500(jobs_api):
         answer = client.post(f"/runbook/{HELLO}/start", params={"account": "alpha"},
                              json={"Name": "Ada", "Count": 1.0000000000000002e+28})
     assert answer.status_code == 422, answer.text
+
+
+@pytest.mark.parametrize("kind", ["azure"])
+def test_runbook_api_account_work_runs_in_a_worker_process_that_ends_with_the_service(jobs_api, arm):
+    server = jobs_api(cold=True)
+    worker = server.app.state.runbook_jobs.worker
+    assert isinstance(worker, ProcessWorker) and worker.pid is None  # started by the first call
+    with server.client() as client:
+        run = client.post(f"/runbook/{HELLO}/run", params={"account": "alpha"}, json={"Name": "Ada", "Count": 3})
+        assert run.status_code == 200 and run.json()["status"] == "Completed", run.text
+        pid = worker.pid
+        assert pid is not None and pid != os.getpid()
+        assert client.get(f"/runbook/jobs/{run.json()['jobID']}/status").text == "Completed"
+    assert len(arm.server.requests("PUT", r"/jobs/[^/]+$")) == 1
+    server.stop()
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid), "the worker process outlived the service"
+
+
+@pytest.mark.parametrize("kind", ["azure"])
+def test_runbook_api_start_in_flight_when_the_worker_process_dies_is_503_and_the_next_start_works(jobs_api, arm):
+    server = jobs_api()
+    worker = server.app.state.runbook_jobs.worker
+    body = {"Name": "Ada", "Count": 3}
+    with server.client() as client:
+        assert client.post(f"/runbook/{HELLO}/start", params={"account": "alpha"}, json=body).status_code == 200
+        killed = worker.pid
+        held = arm.server.delay(3, method="PUT", path=r"/jobs/[^/]+$", times=1)
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(client.post, f"/runbook/{HELLO}/start", params={"account": "alpha"}, json=body)
+            deadline = time.monotonic() + 20
+            while not held.fired and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert held.fired, "the start never reached the job PUT"
+            os.kill(killed, signal.SIGKILL)
+            answer = pending.result(timeout=30)
+        assert answer.status_code == 503, answer.text
+        assert "whether a job started is not known" in answer.json()["error"]
+        again = client.post(f"/runbook/{HELLO}/start", params={"account": "alpha"}, json=body)
+        assert again.status_code == 200, again.text
+        assert worker.pid not in (None, killed)
+        assert ended(client, "/runbook", again.json()["jobID"]) == "Completed"
+
+
+@pytest.mark.parametrize("kind", ["azure"])
+def test_runbook_api_in_threads_of_the_serving_process_when_asked(jobs_api, arm):
+    server = jobs_api(job_process=False)
+    assert isinstance(server.app.state.runbook_jobs.worker, ThreadWorker)
+    with server.client() as client:
+        run = client.post(f"/runbook/{HELLO}/run", params={"account": "alpha"}, json={"Name": "Ada", "Count": 3})
+        assert run.status_code == 200 and run.json()["status"] == "Completed", run.text
+        refused = client.post(f"/runbook/{HELLO}/start", params={"account": "alpha"}, json={"Count": "many"})
+        assert refused.status_code == 422 and len(refused.json()["problems"]) == 2, refused.text
+
+
+def test_job_worker_process_needs_an_opener_that_can_be_pickled(tmp_path):
+    def closure(settings):  # pragma: no cover - never opened
+        raise AssertionError
+
+    config = ServiceConfig(manifests=str(tmp_path), database=str(tmp_path / "jobs.db"),
+                           authenticator=authenticator(), opener=closure, job_process=True)
+    with pytest.raises(RjsyncError, match="job_process needs an account opener that can be pickled"):
+        make_worker(config, closure)
+    assert isinstance(make_worker(dataclasses.replace(config, job_process=None), closure), ThreadWorker)
+    assert isinstance(make_worker(dataclasses.replace(config, job_process=None), default_opener), ProcessWorker)
+
+
+def test_job_worker_reads_only_the_listed_methods_and_opens_nothing_for_others(tmp_path):
+    opened = []
+    state = WorkState(lambda settings: opened.append(settings))
+    settings = SyncSettings(SourceSpec(str(tmp_path)), f"local:{tmp_path / 'account'}")
+    for method in ("delete_runbook", "write_runbook", "start_job", "__class__"):
+        with pytest.raises(RjsyncError, match="does not read"):
+            perform(state, "read", ("alpha", settings, method, "Payroll"))
+    with pytest.raises(RjsyncError, match="no operation"):
+        perform(state, "delete", ("alpha", settings))
+    assert opened == []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie is not running
+        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
