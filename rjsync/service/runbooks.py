@@ -81,6 +81,8 @@ class Refusal(BaseModel):
 
 
 ERRORS = {status: {"model": Refusal} for status in (400, 401, 403, 404, 409, 413, 422)}
+#: a start or a /run whose call the job worker process had in flight when it died: 503
+START_ERRORS = {**ERRORS, 503: {"model": Refusal}}
 RunbookName = Annotated[str, Path(pattern=RUNBOOK_PATTERN, description="The runbook's Automation name.")]
 JobID = Annotated[str, Path(pattern=JOB_PATTERN)]
 AccountName = Annotated[str | None, Query(pattern=ACCOUNT_PATTERN, description=(
@@ -188,14 +190,14 @@ def add_runbook_routes(app: FastAPI, config: ServiceConfig, store: Store,
     jobs = RunbookJobs(config, store, account_settings)
     router = APIRouter()
 
-    @router.post("/runbook/{name}/start", response_model=JobStarted, responses=ERRORS,
+    @router.post("/runbook/{name}/start", response_model=JobStarted, responses=START_ERRORS,
                  summary="Check the parameters and start a job of a synced runbook; returns once it is queued")
     async def start(name: RunbookName, who: Caller, parameters: Parameters = None,
                     account: AccountName = None) -> JobStarted:
         _, _, job = await jobs.start(who, name, parameters or {}, account)
         return JobStarted(jobID=job.job_id, status=simple_status(job))
 
-    @router.post("/runbook/{name}/run", responses={**ERRORS, 202: {"model": JobStarted}},
+    @router.post("/runbook/{name}/run", responses={**START_ERRORS, 202: {"model": JobStarted}},
                  response_model=JobRun, summary="Start a job and wait for its end (clients need a long "
                                                 "timeout); 202 with the job still running after run_timeout")
     async def run(name: RunbookName, who: Caller, parameters: Parameters = None, account: AccountName = None):
