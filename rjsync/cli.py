@@ -146,10 +146,42 @@ def _source_options(f):
                      help="The PowerShell Gallery's v2 API modules are looked up in and imported from, or a "
                           "mirror's (Azure Artifacts, Nexus, ProGet); also the manifest's azure.gallery or "
                           "$RJSYNC_GALLERY.  [default: https://www.powershellgallery.com/api/v2]"),
+        click.option("--identity", metavar="GUID", default=None, callback=_check_identity,
+                     help="Principal (object) id of the user-assigned identity the runbooks run as, whose "
+                          "grants the Permissions section checks; also the manifest's azure.identity.  "
+                          "[default: the account's system-assigned identity]"),
+        click.option("--graph-endpoint", metavar="URL", default=None, callback=_check_graph_endpoint,
+                     help="Microsoft Graph endpoint the grants are read from (overrides --cloud's); also the "
+                          "manifest's azure.graph_endpoint."),
     ]
     for option in reversed(options):
         f = option(f)
     return f
+
+
+def _check_identity(ctx, param, value):
+    """--identity: a GUID (kept in lower case), as the manifest's azure.identity."""
+    if value is None:
+        return None
+    if not re.fullmatch(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", value.strip()):
+        raise click.BadParameter("not a GUID: give the principal (object) id of the user-assigned identity, "
+                                 "like 3f2b9c1e-0000-4000-8000-000000000001.")
+    return value.strip().lower()
+
+
+def _check_graph_endpoint(ctx, param, value):
+    """--graph-endpoint: https only (a token is never sent over plain HTTP); credentials in it never shown."""
+    if value is None:
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme.lower() != "https" or not parts.hostname:
+        raise click.BadParameter("use an https:// URL (tokens are never sent over plain HTTP).")
+    return value
 
 
 def _check_gallery(ctx, param, value):
@@ -165,16 +197,20 @@ def _check_gallery(ctx, param, value):
 
 
 def _settings(manifest, accounts_at_once, source, ref, target, prefix, contexts, exclude, runtime, modules,
-              keep_drifted, auth, client_id, cloud, arm_endpoint, gallery, max_deletions=None, concurrency=None,
-              require_permissions=None):
+              keep_drifted, auth, client_id, cloud, arm_endpoint, gallery, identity=None, graph_endpoint=None,
+              max_deletions=None, concurrency=None, require_permissions=None):
     """SyncSettings, or a Fleet when --manifest names a folder."""
     from rjsync.settings import settings_from
 
     policy = {"prefix": prefix, "contexts": tuple(contexts) or None, "exclude": tuple(exclude) or None,
               "runtime": runtime, "modules": modules, "keep_drifted": keep_drifted, "max_deletions": max_deletions}
     azure = {"auth": auth.lower() if auth else None, "client_id": client_id,
-             "cloud": cloud.lower() if cloud else None, "arm_endpoint": arm_endpoint, "gallery": gallery}
+             "cloud": cloud.lower() if cloud else None, "arm_endpoint": arm_endpoint, "gallery": gallery,
+             "permissions_identity": identity, "graph_endpoint": graph_endpoint}
     if manifest and os.path.isdir(manifest):
+        if identity:
+            raise click.UsageError("--identity names one account's identity: for a folder of manifests, give "
+                                   "each account's in its manifest (azure.identity).")
         from rjsync.fleet import fleet_from
 
         return fleet_from(manifest, source=source, ref=ref, target=target, policy=policy, azure=azure,
@@ -272,7 +308,8 @@ def apply_cmd(planfile, auto_approve, max_deletions, concurrency, require_permis
 
     if planfile:
         given = [f"--{k.replace('_', '-')}" for k, v in options.items()
-                 if v not in (None, (), False) and k not in ("auth", "client_id", "cloud", "arm_endpoint", "gallery")]
+                 if v not in (None, (), False) and k not in ("auth", "client_id", "cloud", "arm_endpoint", "gallery",
+                                                             "identity", "graph_endpoint")]
         if given:
             raise click.UsageError(f"A saved plan carries its source, target and policy; drop {', '.join(given)}.")
         from rjsync.settings import DEFAULT_CONCURRENCY, AzureOptions
@@ -281,7 +318,9 @@ def apply_cmd(planfile, auto_approve, max_deletions, concurrency, require_permis
                                                   ("client_id", options["client_id"]),
                                                   ("cloud", (options["cloud"] or "public").lower()),
                                                   ("arm_endpoint", options["arm_endpoint"]),
-                                                  ("gallery", options["gallery"]))})
+                                                  ("gallery", options["gallery"]),
+                                                  ("permissions_identity", options["identity"]),
+                                                  ("graph_endpoint", options["graph_endpoint"]))})
         prepared = prepare_saved(planfile, azure=azure, concurrency=concurrency or DEFAULT_CONCURRENCY,
                                  require_permissions=bool(require_permissions))
     else:

@@ -195,3 +195,54 @@ def test_permissions_grant_a_grant_made_since_the_plan_is_already_assigned(azure
     assert by_value["User.Read.All"] == ALREADY_ASSIGNED
     assert sorted(set(by_value.values())) == sorted({"granted", ALREADY_ASSIGNED})
     assert graph.held(principal)[0] == REQUIRED_APP_ROLES
+
+
+# -- the identity the runbooks run as, named on the command line -----------------------------------
+
+USER_ASSIGNED = "5a1e0c3d-0000-4000-8000-00000000beef"
+
+
+def test_apply_planfile_checks_the_user_assigned_identity_that_identity_names(azure, graph, arm, tmp_path):
+    """The account runs its runbooks as a user-assigned identity holding every grant, its
+    system-assigned one holds none: a saved plan applied with --require-permissions is checked
+    against the identity --identity names (the plan file does not carry it)."""
+    graph.add_identity("id-runbooks", USER_ASSIGNED)
+    for resource, value in REQUIRED_APP_ROLES:
+        graph.grant(USER_ASSIGNED, resource, value)
+    for role in (EXCHANGE_ADMINISTRATOR, USER_ADMINISTRATOR):
+        graph.assign_role(USER_ASSIGNED, role)
+    arm.account.identity = {"type": "SystemAssigned, UserAssigned", "tenantId": "t",
+                            "principalId": system_identity(NAME), "userAssignedIdentities": {
+        "/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-runbooks":
+            {"principalId": USER_ASSIGNED, "clientId": "c"}}}
+    saved = tmp_path / "plan.json"
+
+    planned = CliRunner().invoke(cli, ["plan", "--source", str(EXAMPLE), "--target", ARM_ID,
+                                       "--identity", USER_ASSIGNED.upper(), "--no-modules", "--out", str(saved)])
+    assert planned.exit_code == 0, planned.output
+    assert f"Permissions of the identity {USER_ASSIGNED}: " in planned.output
+    assert "no required grant missing" in planned.output
+
+    unnamed = CliRunner().invoke(cli, ["apply", str(saved), "--require-permissions", "--auto-approve"])
+    assert unnamed.exit_code == 1, unnamed.output
+    assert "required grants are missing from the identity the runbooks run as" in unnamed.output
+    assert arm.server.requests("PUT") == []
+
+    named = CliRunner().invoke(cli, ["apply", str(saved), "--require-permissions", "--auto-approve",
+                                     "--identity", USER_ASSIGNED])
+    assert named.exit_code == 0, named.output
+    planned_runbooks = {c["name"] for c in json.loads(saved.read_text())["changes"] if c["kind"] == "runbook"}
+    assert planned_runbooks and set(arm.account.runbooks) == planned_runbooks
+
+
+def test_identity_flag_must_be_a_guid_and_names_one_account(tmp_path):
+    bad = CliRunner().invoke(cli, ["plan", "--source", str(EXAMPLE), "--target", f"local:{tmp_path / 'a'}",
+                                   "--identity", "id-runbooks\x1b[31m"])
+    assert bad.exit_code != 0 and "--identity" in bad.output and "not a GUID" in bad.output
+    assert "\x1b" not in bad.output
+    folder = CliRunner().invoke(cli, ["plan", "--manifest", str(EXAMPLE.parent / "manifests"),
+                                      "--identity", USER_ASSIGNED])
+    assert folder.exit_code != 0 and "give each account's in its manifest (azure.identity)" in folder.output
+    plain = CliRunner().invoke(cli, ["plan", "--source", str(EXAMPLE), "--target", f"local:{tmp_path / 'a'}",
+                                     "--graph-endpoint", "http://graph.example"])
+    assert plain.exit_code != 0 and "use an https:// URL" in plain.output
