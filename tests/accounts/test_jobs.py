@@ -19,50 +19,17 @@ from datetime import timedelta
 import pytest
 
 from fakes.arm_jobs import JobScript, StreamScript
+from fakes.job_runbooks import stand_in as pwsh_stand_in
 from rjsync.accounts.base import JobStream, LiveJobSchedule, RunbookWrite
 from rjsync.errors import AccountError, OwnershipError
 
 RUNBOOK = "rjgit-user-general-hello"
 azure_only = pytest.mark.parametrize("kind", ["azure"])  # the ``runbook`` fixture of one kind
 
-STAND_IN = r'''
-import json, os, re, sys, time
-from datetime import datetime, timezone
-assert sys.argv[1:4] == ["-NoProfile", "-NonInteractive", "-Command"], sys.argv
-assert "RJSYNC_JOB_FILE" in sys.argv[4] and "@parameters" in sys.argv[4]
-request = json.load(open(os.environ["RJSYNC_JOB_FILE"], encoding="utf-8"))
-parameters = request["parameters"]
-kinds = {"Write-Output": "Output", "Write-Verbose": "Verbose", "Write-Warning": "Warning", "Write-Error": "Error",
-         "throw": "Exception"}
-def emit(kind, text):
-    print(json.dumps({"type": kind, "text": text, "time": datetime.now(timezone.utc).isoformat()}), flush=True)
-for line in open(request["script"], encoding="utf-8"):
-    m = re.match(r"\s*(\S+)\s*(.*?)\s*$", line)
-    if not m:
-        continue
-    verb, arg = m.groups()
-    value = parameters.get(arg[1:], "") if arg.startswith("$") else arg.strip("'")
-    if verb == "Start-Sleep":
-        time.sleep(float(arg.split()[-1]))
-    elif verb == "Console":
-        print(value, flush=True)
-    elif verb == "Exit":
-        sys.stderr.write("something broke\n")
-        sys.exit(int(value))
-    elif verb in kinds:
-        emit(kinds[verb], value)
-        if verb == "throw":
-            sys.exit(1)
-'''
-
-
 @pytest.fixture
 def stand_in(tmp_path, monkeypatch):
     """A stand-in for pwsh, named by RJSYNC_PWSH."""
-    path = tmp_path / "bin" / "pwsh-stand-in"
-    path.parent.mkdir()
-    path.write_text(f"#!{sys.executable}\n{STAND_IN}")
-    path.chmod(0o755)
+    path = pwsh_stand_in(tmp_path / "bin")
     monkeypatch.setenv("RJSYNC_PWSH", str(path))
     return path
 

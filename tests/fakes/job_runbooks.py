@@ -5,7 +5,9 @@
 the runner's wrapper interface (``rjsync.accounts.local_jobs``): it reads the request file, reads
 each parameter value as JSON when it is JSON (as the wrapper and Azure's sandbox do), then runs
 the script's ``Write-Output``/``Write-Verbose``/``Write-Warning``/``Write-Error``/``throw``/
-``Start-Sleep`` lines, ``$Name`` standing for a parameter's value.
+``Start-Sleep`` lines, ``$Name`` standing for a parameter's value; ``Console X`` prints X as a
+line that is not a stream record, ``Exit N`` ends the process with code N (the account tests'
+broken runners).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ STAND_IN = r'''
 import json, os, re, sys, time
 from datetime import datetime, timezone
 assert sys.argv[1:4] == ["-NoProfile", "-NonInteractive", "-Command"], sys.argv
+assert "RJSYNC_JOB_FILE" in sys.argv[4] and "@parameters" in sys.argv[4]
 request = json.load(open(os.environ["RJSYNC_JOB_FILE"], encoding="utf-8"))
 parameters = {}
 for key, text in request["parameters"].items():
@@ -76,6 +79,11 @@ for line in open(request["script"], encoding="utf-8-sig"):
     value = str(parameters.get(arg[1:], "")) if arg.startswith("$") else arg.strip("'")
     if verb == "Start-Sleep":
         time.sleep(float(os.environ.get("STAND_IN_SLEEP") or arg.split()[-1]))
+    elif verb == "Console":
+        print(value, flush=True)
+    elif verb == "Exit":
+        sys.stderr.write("something broke\n")
+        sys.exit(int(value))
     elif verb in kinds:
         emit(kinds[verb], value)
         if verb == "throw":
