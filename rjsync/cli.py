@@ -163,7 +163,9 @@ def _check_identity(ctx, param, value):
     """--identity: a GUID (kept in lower case), as the manifest's azure.identity."""
     if value is None:
         return None
-    if not re.fullmatch(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", value.strip()):
+    from rjsync.accounts.base import is_guid
+
+    if not is_guid(value.strip()):
         raise click.BadParameter("not a GUID: give the principal (object) id of the user-assigned identity, "
                                  "like 3f2b9c1e-0000-4000-8000-000000000001.")
     return value.strip().lower()

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
+from rjsync.accounts.base import is_guid
 from rjsync.accounts.graph import ALREADY_ASSIGNED, GRANTED, open_graph
-from rjsync.accounts.identity_file import add_to_identity_file, is_guid
+from rjsync.accounts.identity_file import add_to_identity_file
 from rjsync.accounts.targets import LocalTarget, parse_target
 from rjsync.catalog.permissions import APP_ROLE
 from rjsync.engine.permissions import MissingGrant, PermissionReport

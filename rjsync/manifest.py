@@ -38,7 +38,7 @@ from typing import Any, Callable
 
 import yaml
 
-from rjsync.accounts.base import check_environment_name
+from rjsync.accounts.base import check_environment_name, is_guid
 from rjsync.accounts.credentials import AUTH_KINDS, CLOUDS
 from rjsync.accounts.gallery import check_gallery_url
 from rjsync.accounts.targets import ARM_ID_FORM, LocalTarget, TargetError, parse_target
@@ -55,7 +55,6 @@ _BOOL = "tag:yaml.org,2002:bool"
 _NULL = "tag:yaml.org,2002:null"
 
 _PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 _SOURCE_FORM = ("add source: {url: https://host/org/runbooks.git} for a git repository, "
                 "or source: {path: ./runbooks} for a folder")
@@ -380,7 +379,7 @@ def _gallery(reader: _Reader, node: yaml.Node, key: str) -> str:
 def _guid(reader: _Reader, node: yaml.Node, key: str) -> str:
     """A principal (object) id: a GUID, kept in lower case."""
     value = _text()(reader, node, key).strip()
-    if not _GUID.match(value):
+    if not is_guid(value):
         raise reader.fail(node, key, f"{value!r} is not a GUID: give the principal (object) id of the "
                                      "user-assigned identity, like 3f2b9c1e-0000-4000-8000-000000000001")
     return value.lower()

@@ -26,6 +26,14 @@ from rjsync.catalog.naming import OWNED_PREFIX, check_prefix
 from rjsync.errors import AccountError, OwnershipError
 from rjsync.versions import version_key, version_known  # noqa: F401  (re-exported for the adapters)
 
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def is_guid(value: object) -> bool:
+    """A GUID as Entra ID writes ids (principal, app, role template): 8-4-4-4-12 hex digits."""
+    return isinstance(value, str) and bool(_GUID.match(value))
+
+
 #: The PowerShell 7.4 runtime environment RealmJoin's sync moves its runbooks into.
 RJ_RUNTIME_ENVIRONMENT = "RJ-PowerShell-7.4"
 

@@ -27,7 +27,6 @@ Online, Defender, ...) and Entra directory roles.
 from __future__ import annotations
 
 import json
-import re
 import threading
 from dataclasses import dataclass, field
 from urllib.parse import quote
@@ -45,7 +44,7 @@ from azure.core.pipeline.policies import (
 from azure.core.pipeline.transport import RequestsTransport
 from azure.core.rest import HttpRequest
 
-from rjsync.accounts.base import Grants
+from rjsync.accounts.base import Grants, is_guid
 from rjsync.accounts.credentials import CLOUDS, Cloud
 from rjsync.accounts.transport import TransportSettings
 from rjsync.errors import AccountError, GrantsUnreadable
@@ -60,13 +59,8 @@ GRANT_PERMISSIONS = ("Application.Read.All", "AppRoleAssignment.ReadWrite.All", 
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _READ_SP, _READ_ROLES = READ_PERMISSIONS
 _ALL_METHODS = frozenset(["HEAD", "GET", "PUT", "DELETE", "OPTIONS", "TRACE", "POST", "PATCH"])
-
-
-def is_guid(value: object) -> bool:
-    return isinstance(value, str) and bool(_GUID.match(value))
 
 
 #: The Graph client's knobs are the transport's (the Azure account passes its own settings).

@@ -18,20 +18,14 @@ that names the file and the entry.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
-from rjsync.accounts.base import Grants
+from rjsync.accounts.base import Grants, is_guid
 from rjsync.errors import GrantsUnreadable
 
 IDENTITY_FILE = "identity.json"
 
 _KEYS = ("principalId", "appRoles", "directoryRoles", "description")
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-
-
-def is_guid(value: object) -> bool:
-    return isinstance(value, str) and bool(_GUID.match(value))
 
 
 def read_identity_file(folder: Path) -> Grants:
