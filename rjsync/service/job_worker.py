@@ -60,7 +60,7 @@ class WorkerStopped(RjsyncError):
 
 
 class AccountCache:
-    """Accounts opened once per (purpose, manifest name) and kept while the settings stay the same
+    """Accounts opened once per manifest name and kept while the settings stay the same
     (a changed manifest opens a new one; the old one is closed at shutdown, as calls may still
     use it)."""
 
@@ -70,9 +70,9 @@ class AccountCache:
         self._open: dict[str, tuple[str, Account]] = {}
         self._retired: list[Account] = []
 
-    def get(self, name: str, settings: SyncSettings, purpose: str = "start") -> Account:
+    def get(self, name: str, settings: SyncSettings) -> Account:
         key = repr((settings.target, settings.policy.prefix, settings.azure, settings.concurrency))
-        slot = f"{purpose}:{name}".lower()
+        slot = name.lower()
         with self._lock:
             held = self._open.get(slot)
             if held is not None and held[0] == key:

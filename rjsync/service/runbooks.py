@@ -158,7 +158,7 @@ class RunbookJobs:
         if record is None or not who.may(record.account):  # one answer: whose it is is not told
             raise ApiError(404, f"Unknown job {job_id!r}.")
         name, settings = self.account_settings(record.account, who)
-        account = self.reads.get(name, settings, "read")
+        account = self.reads.get(name, settings)
         live = account.job(record.id)
         if live is None:
             raise ApiError(404, f"Job {record.id} is no longer in the account {name}.")
